@@ -1,0 +1,170 @@
+"""annann-bench: run benchmarks, plot and export results, manage datasets."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from annann.datasets import DATASETS, DEFAULT_DATASET, DatasetError, available_datasets, get_dataset
+
+from .definitions import DefinitionError, default_definitions_path
+
+
+def _common(p):
+    p.add_argument("--dataset", default=DEFAULT_DATASET,
+                   help=f"dataset name or .hdf5 path (default: the embedded {DEFAULT_DATASET})")
+    p.add_argument("--count", "-k", type=int, default=10, help="number of neighbours (default 10)")
+    p.add_argument("--batch", action="store_true", help="batch mode (batch_query)")
+    p.add_argument("--data-dir", default=None, help="directory searched first for datasets")
+    p.add_argument("--results-dir", default="results", help="results root (default ./results)")
+
+
+def _stem(dataset, count, batch):
+    return dataset + ("" if count == 10 else f"-k{count}") + ("-batch" if batch else "")
+
+
+def cmd_run(a):
+    from .runner import run_benchmark
+
+    report = run_benchmark(a.dataset, a.algorithm, a.count, a.runs, a.batch, a.force,
+                           a.definitions or default_definitions_path(), a.max_n, a.data_dir,
+                           a.results_dir, a.timeout, a.run_disabled, progress=not a.quiet)
+    print(f"{len(report.written)} result files written, {len(report.skipped)} definitions "
+          f"already done, {len(report.failed)} failed")
+    for label, error in report.failed:
+        print(f"  FAILED {label}: {error}", file=sys.stderr)
+    if a.plot:
+        cmd_plot(a)
+    return 0 if report.ok else 1
+
+
+def _table(a):
+    from .metrics import collect
+
+    dataset = get_dataset(a.dataset, a.data_dir, download=False)
+    table = collect(a.results_dir, dataset, a.count, a.batch)
+    if not table.rows:
+        raise DatasetError(f"no results for {dataset.name} (k={a.count}) under {a.results_dir}")
+    return dataset, table
+
+
+def cmd_plot(a):
+    from .export import write_csv, write_markdown
+    from .plot import plot_build, plot_recall_qps
+
+    dataset, table = _table(a)
+    stem = Path(a.results_dir) / _stem(dataset.name, a.count, a.batch)
+    title = f"{dataset.name}: recall@{a.count} vs QPS"
+    for out in (plot_recall_qps(table, f"{stem}.png", title, getattr(a, "x_scale", "linear")),
+                plot_build(table, f"{stem}-build.png", f"{dataset.name}: build time vs index size"),
+                write_csv(table, f"{stem}.csv"),
+                write_markdown(table, f"{stem}.md", f"## {title} (Pareto points)")):
+        print(f"wrote {out}")
+    return 0
+
+
+def cmd_export(a):
+    from .export import markdown, write_csv, write_markdown
+
+    dataset, table = _table(a)
+    stem = Path(a.results_dir) / _stem(dataset.name, a.count, a.batch)
+    write_csv(table, f"{stem}.csv")
+    write_markdown(table, f"{stem}.md", f"## {dataset.name}: recall@{a.count} vs QPS (Pareto points)")
+    print(markdown(table))
+    print(f"wrote {stem}.csv and {stem}.md")
+    return 0
+
+
+def cmd_datasets(a):
+    found = set(available_datasets(a.data_dir))
+    for name in sorted(found | set(DATASETS)):
+        where = "available" if name in found else "downloadable"
+        print(f"{name:36s} {where}")
+    return 0
+
+
+def cmd_download(a):
+    from .runner import resolve_dataset
+
+    path, *_ = resolve_dataset(a.name, a.data_dir or "data")
+    print(path)
+    return 0
+
+
+def cmd_convert(a):
+    from annann import convert, synthetic
+
+    if a.format == "texmex":
+        out = convert.convert_texmex(a.inputs[0], a.inputs[1], a.out, a.distance)
+    elif a.format == "idx":
+        out = convert.convert_idx(a.inputs[0], a.inputs[1], a.out, a.distance)
+    else:
+        out = synthetic.make_synthetic_dataset(a.out, a.n, a.n_test, a.dim, a.distance,
+                                               seed=a.seed, progress=True)
+    print(f"wrote {out}")
+    return 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="annann-bench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="benchmark algorithm definitions on a dataset")
+    _common(p)
+    p.add_argument("--algorithm", action="append", help="algorithm name (repeatable; default all "
+                                                        "enabled)")
+    p.add_argument("--runs", type=int, default=5, help="passes over the queries (best is kept)")
+    p.add_argument("--force", action="store_true", help="re-run definitions that have results")
+    p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
+    p.add_argument("--max-n", type=int, default=None, help="run at most N definitions")
+    p.add_argument("--timeout", type=int, default=7200, help="seconds per definition")
+    p.add_argument("--run-disabled", action="store_true", help="include disabled definitions")
+    p.add_argument("--plot", action="store_true", help="plot and export when done")
+    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("plot", help="recall/QPS and build plots plus tables of a dataset's results")
+    _common(p)
+    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear")
+    p.set_defaults(func=cmd_plot)
+
+    p = sub.add_parser("export", help="CSV and Markdown table of a dataset's results")
+    _common(p)
+    p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("datasets", help="list datasets found locally and downloadable by name")
+    p.add_argument("--data-dir", default=None)
+    p.set_defaults(func=cmd_datasets)
+
+    p = sub.add_parser("download", help="download a registered dataset (resumable)")
+    p.add_argument("name", choices=sorted(DATASETS))
+    p.add_argument("--data-dir", default=None, help="target directory (default ./data)")
+    p.set_defaults(func=cmd_download)
+
+    p = sub.add_parser("convert", help="convert texmex/idx files, or make a synthetic dataset")
+    p.add_argument("format", choices=("texmex", "idx", "synthetic"))
+    p.add_argument("inputs", nargs="*", help="texmex: BASE QUERY; idx: TRAIN_IMAGES TEST_IMAGES")
+    p.add_argument("--out", required=True, help="output .hdf5 path")
+    p.add_argument("--distance", default="euclidean", choices=("euclidean", "angular"))
+    p.add_argument("--n", type=int, default=10_000, help="synthetic: train rows")
+    p.add_argument("--n-test", type=int, default=100, help="synthetic: test rows")
+    p.add_argument("--dim", type=int, default=32, help="synthetic: dimension")
+    p.add_argument("--seed", type=int, default=0, help="synthetic: seed")
+    p.set_defaults(func=cmd_convert)
+    return parser
+
+
+def main(argv=None):
+    parser = build_parser()
+    a = parser.parse_args(argv)
+    if a.command == "convert" and a.format != "synthetic" and len(a.inputs) != 2:
+        parser.error(f"convert {a.format} needs two input files")
+    try:
+        return a.func(a)
+    except (DatasetError, DefinitionError, ValueError, OSError) as exc:
+        print(f"annann-bench: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""Tables of results: every point as CSV, the Pareto points per algorithm as Markdown."""
+
+import csv
+import io
+from pathlib import Path
+
+from annann.atomic import atomic_path
+
+COLUMNS = ("algo", "name", "k-nn", "epsilon", "qps", "speedup", "p50", "p95", "p99", "build",
+           "indexsize", "candidates", "distcomps")
+
+
+def write_csv(table, out):
+    buf = io.StringIO()
+    w = csv.writer(buf)
+    w.writerow(COLUMNS + ("pareto",))
+    pareto = {id(r) for a in table.algorithms() for r in table.pareto(a)}
+    for r in sorted(table.rows, key=lambda r: (r["algo"], r["k-nn"])):
+        w.writerow([_fmt(r[c]) for c in COLUMNS] + [int(id(r) in pareto)])
+    return _write(out, buf.getvalue())
+
+
+def markdown(table, header=""):
+    lines = [header, ""] if header else []
+    lines.append("| algorithm | parameters | recall | QPS | speedup vs brute force | p99 ms | build s "
+                 "| index MB | dist comps |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for algo in table.algorithms():
+        for r in table.pareto(algo):
+            lines.append(f"| {algo} | `{r['name']}` | {r['k-nn']:.4f} | {r['qps']:.0f} | "
+                         f"{r['speedup']:.1f} | {r['p99']:.3f} | {r['build']:.2f} | "
+                         f"{r['indexsize'] / 1024:.1f} | {r['distcomps']:.0f} |")
+    return "\n".join(lines) + "\n"
+
+
+def write_markdown(table, out, header=""):
+    return _write(out, markdown(table, header))
+
+
+def _fmt(v):
+    return f"{v:.6g}" if isinstance(v, float) else v
+
+
+def _write(out, text):
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        Path(tmp).write_text(text)
+    return out

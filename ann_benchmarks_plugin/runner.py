@@ -1,0 +1,116 @@
+"""Run every matching definition of algos.yaml on a dataset, each in a fresh process.
+
+Finished results are skipped (unless forced), failures are reported and do not stop the others.
+"""
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+from tqdm.auto import tqdm
+
+from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
+
+from .definitions import DefinitionError, algorithm_names, get_definitions
+from .results import is_complete, result_path
+
+
+@dataclass
+class RunReport:
+    """What a run did: result files written, definitions skipped as finished, and failures."""
+
+    written: list = field(default_factory=list)
+    skipped: list = field(default_factory=list)
+    failed: list = field(default_factory=list)
+
+    @property
+    def ok(self):
+        return not self.failed
+
+
+def resolve_dataset(name, data_dir=None, download=True):
+    """Path, metric, dimension and point type of a dataset, downloading a registered name if needed."""
+    path = find_dataset(name, data_dir)
+    if path is None:
+        path = get_dataset(name, data_dir, download=download).path
+    try:
+        with h5py.File(path, "r") as f:
+            metric = check_layout(f, str(path))
+            dimension = int(f["train"].shape[1])
+            n_train = int(f["train"].shape[0])
+    except OSError as exc:
+        raise DatasetError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    return Path(path).resolve(), metric, dimension, n_train
+
+
+def select_definitions(definitions_path, metric, dimension, count, algorithms=None,
+                       run_disabled=False, max_n=None):
+    """Definitions for this metric, filtered by algorithm names (unknown names are an error)."""
+    defs = get_definitions(definitions_path, dimension, "float", metric, count)
+    if algorithms:
+        known = set(algorithm_names(definitions_path))
+        unknown = [a for a in algorithms if a not in known]
+        if unknown:
+            raise DefinitionError(f"unknown algorithm(s) {', '.join(unknown)}; "
+                                  f"known: {', '.join(sorted(known))}")
+        defs = [d for d in defs if d.algorithm in algorithms]
+        if not defs:
+            raise DefinitionError(f"{', '.join(algorithms)}: no definition for {metric} data")
+    elif not run_disabled:
+        defs = [d for d in defs if not d.disabled]
+    return defs[:max_n] if max_n else defs
+
+
+def child_command(definition, dataset, query_groups, count, runs, batch, data_dir, results_dir):
+    """The command line of run_algorithm for one definition."""
+    cmd = [sys.executable, "-m", "ann_benchmarks_plugin.run_algorithm",
+           "--dataset", str(dataset), "--results-dir", str(results_dir),
+           "--algorithm", definition.algorithm, "--module", definition.module,
+           "--constructor", definition.constructor, "--count", str(count), "--runs", str(runs)]
+    if data_dir:
+        cmd += ["--data-dir", str(data_dir)]
+    if batch:
+        cmd.append("--batch")
+    cmd.append(json.dumps(definition.arguments))
+    cmd += [json.dumps(q) for q in query_groups]
+    return cmd
+
+
+def run_benchmark(dataset, algorithms=None, count=10, runs=5, batch=False, force=False,
+                  definitions_path="algos.yaml", max_n=None, data_dir=None, results_dir="results",
+                  timeout=7200, run_disabled=False, progress=True, capture=False):
+    """Benchmark the selected definitions on a dataset; return a RunReport."""
+    path, metric, dimension, n_train = resolve_dataset(dataset, data_dir)
+    if count > n_train:
+        raise ValueError(f"--count {count} is larger than the train set of {dataset} ({n_train})")
+    name = dataset_name(path)
+    defs = select_definitions(definitions_path, metric, dimension, count, algorithms,
+                              run_disabled, max_n)
+    report = RunReport()
+    bar = tqdm(defs, desc=f"{name} k={count}", unit="def", disable=not progress)
+    for d in bar:
+        groups = d.query_argument_groups or [[]]
+        pending = [q for q in groups
+                   if force or not is_complete(result_path(results_dir, name, count, d, q, batch))]
+        label = f"{d.algorithm} {json.dumps(d.arguments)}"
+        if not pending:
+            report.skipped.append(label)
+            continue
+        bar.set_postfix_str(d.algorithm)
+        cmd = child_command(d, path, pending if d.query_argument_groups else [], count, runs,
+                            batch, data_dir, results_dir)
+        try:
+            proc = subprocess.run(cmd, timeout=timeout, capture_output=capture, text=True)
+            error = None if proc.returncode == 0 else (
+                (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"])[0]
+        except subprocess.TimeoutExpired:
+            error = f"timed out after {timeout} s"
+        if error:
+            report.failed.append((label, error))
+            tqdm.write(f"FAILED {label}: {error}", file=sys.stderr)
+        else:
+            report.written += [result_path(results_dir, name, count, d, q, batch) for q in pending]
+    return report

@@ -1,0 +1,188 @@
+"""ANNANN: the cluster engine in a learned space (autoencoder + DEC/IDEC, optional k-NN term).
+
+fit: train the encoder in a child process (TensorFlow never enters this process), then build a
+ClusterIndex whose clusters, assignment and centroid HNSW live in the code space (DEC centres when
+DEC is on, else k-means in the code space); re-ranking and the final scan use the original space.
+Inserts encode and assign new vectors; deletes are the engine's. save/load include the encoder.
+"""
+
+import json
+import os
+import shutil
+from dataclasses import asdict, fields
+from pathlib import Path
+
+import numpy as np
+
+from .atomic import atomic_path
+from .cluster_index import ClusterIndex
+from .distances import check_metric, normalize_rows
+from .encoder import NumpyEncoder
+from .kmeans import resolve_n_clusters
+from .training import TrainConfig, train_encoder
+from .validation import as_float_matrix
+
+FORMAT = "annann-learned-index"
+VERSION = 1
+META = "annann.json"
+
+
+def make_config(train):
+    """A TrainConfig from None, a TrainConfig or a dict of its fields (unknown keys refused)."""
+    if train is None:
+        return TrainConfig()
+    if isinstance(train, TrainConfig):
+        return TrainConfig(**asdict(train))
+    if isinstance(train, dict):
+        known = {f.name for f in fields(TrainConfig)}
+        unknown = sorted(set(train) - known)
+        if unknown:
+            raise ValueError(f"train: unknown training parameters {unknown}")
+        cfg = dict(train)
+        if "hidden" in cfg:
+            cfg["hidden"] = tuple(cfg["hidden"])
+        return TrainConfig(**cfg)
+    raise ValueError(f"train: expected a TrainConfig or dict, got {type(train).__name__}")
+
+
+class AnnannIndex:
+    """Learned-space cluster index. ``train`` holds the TrainConfig fields (code_dim, dec, gamma,
+    knn_weight, train_sample, ...); its n_clusters is overridden by this index's n_clusters."""
+
+    def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
+                 storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False,
+                 train=None):
+        self.metric = check_metric(metric)
+        self.config = make_config(train)
+        self.config.seed = seed
+        self.config.progress = bool(progress)
+        self.engine_args = dict(metric=metric, n_clusters=n_clusters, rerank=rerank, M=M,
+                                ef_construction=ef_construction, storage=storage,
+                                storage_path=storage_path, kmeans_sample=kmeans_sample, seed=seed,
+                                progress=progress)
+        ClusterIndex(**self.engine_args)  # validate engine parameters before any training
+        self.encoder = None
+        self.index = None
+        self.train_log = {}
+
+    def _transform(self, X):
+        """Raw rows -> codes (angular rows are unit-normalised first, as in training)."""
+        if self.metric == "angular":
+            X = normalize_rows(as_float_matrix(X, name="X", dim=self.encoder.input_dim))
+        return self.encoder.transform(X)
+
+    def fit(self, X, ids=None):
+        X = as_float_matrix(X, name="X")
+        cfg = TrainConfig(**asdict(self.config))
+        if cfg.dec:
+            cfg.n_clusters = resolve_n_clusters(self.engine_args["n_clusters"], X.shape[0])
+        T = normalize_rows(X) if self.metric == "angular" else X
+        result = train_encoder(T, cfg)
+        self.encoder, self.train_log = result.encoder, result.log
+        self.index = ClusterIndex(**self.engine_args).fit(X, ids=ids, transform=self._transform,
+                                                          centers=result.centers)
+        return self
+
+    def _require_fit(self):
+        if self.index is None:
+            raise RuntimeError("AnnannIndex: call fit() (or load()) first")
+        return self.index
+
+    def search(self, q, k, C=10):
+        return self._require_fit().search(q, k, C)
+
+    def search_batch(self, Q, k, C=10):
+        return self._require_fit().search_batch(Q, k, C)
+
+    def add(self, X, ids):
+        self._require_fit().add(X, ids)
+
+    def remove(self, ids):
+        self._require_fit().remove(ids)
+
+    def update(self, X, ids):
+        self._require_fit().update(X, ids)
+
+    @property
+    def last_stats(self):
+        return {} if self.index is None else self.index.last_stats
+
+    @property
+    def size(self):
+        return 0 if self.index is None else self.index.size
+
+    def cluster_sizes(self):
+        return self._require_fit().cluster_sizes()
+
+    def imbalance(self):
+        return self._require_fit().imbalance()
+
+    def memory_bytes(self):
+        out = dict(self._require_fit().memory_bytes())
+        out["encoder"] = self.encoder.nbytes()
+        out["total"] += out["encoder"]
+        out["ram"] += out["encoder"]
+        return out
+
+    def save(self, path):
+        """Directory with annann.json, encoder.npz and the engine's clusters/; replaced atomically."""
+        index = self._require_fit()
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and not (path / META).is_file():
+            raise ValueError(f"{path}: exists and is not an ANNANN index; refusing to replace")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        old = path.with_name(f".{path.name}.{os.getpid()}.old")
+        for p in (tmp, old):
+            if p.exists():
+                shutil.rmtree(p)
+        tmp.mkdir()
+        try:
+            index.save(tmp / "clusters")
+            self.encoder.save(tmp / "encoder.npz")
+            meta = {"format": FORMAT, "version": VERSION, "metric": self.metric,
+                    "train": asdict(self.config), "train_log": self.train_log}
+            with atomic_path(tmp / META) as m:
+                m.write_text(json.dumps(meta, default=float))
+            if path.exists():
+                os.replace(path, old)
+            os.replace(tmp, path)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if old.exists() and not path.exists():
+                os.replace(old, path)
+            raise
+        shutil.rmtree(old, ignore_errors=True)
+
+    @classmethod
+    def load(cls, path, storage=None, storage_path=None):
+        path = Path(path)
+        try:
+            meta = json.loads((path / META).read_text())
+        except (OSError, ValueError) as exc:
+            raise ValueError(f"{path}: not an ANNANN index ({META} missing or corrupt: {exc})") from exc
+        if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+            raise ValueError(f"{path}: not an ANNANN index (format marker missing)")
+        if meta.get("version") != VERSION:
+            raise ValueError(f"{path}: ANNANN index version {meta.get('version')!r}, "
+                             f"this code reads {VERSION}")
+        encoder = NumpyEncoder.load(path / "encoder.npz")
+        self = cls.__new__(cls)
+        self.metric = check_metric(meta["metric"])
+        self.config = make_config(meta["train"])
+        self.encoder, self.train_log = encoder, meta.get("train_log", {})
+        self.index = ClusterIndex.load(path / "clusters", transform=self._transform,
+                                       storage=storage, storage_path=storage_path)
+        if self.index.dim != encoder.input_dim:
+            raise ValueError(f"{path}: encoder input dimension {encoder.input_dim} does not match "
+                             f"the index dimension {self.index.dim}")
+        self.engine_args = dict(metric=self.metric, n_clusters=self.index.n_clusters,
+                                rerank=self.index.rerank, M=self.index.M,
+                                ef_construction=self.index.ef_construction,
+                                storage=self.index.storage, storage_path=storage_path,
+                                kmeans_sample=self.index.kmeans_sample, seed=self.index.seed,
+                                progress=False)
+        return self
+
+
+__all__ = ["AnnannIndex", "FORMAT", "VERSION", "make_config"]

@@ -1,0 +1,150 @@
+"""Numba kernels of the cluster-index query path: rank candidate clusters, scan them, keep a top-k.
+
+All distances are squared L2 (angular data is stored unit-normalised, so squared L2 = 2 - 2 cos).
+One call answers one query with no per-vector Python work; ``search_queries`` loops over a batch.
+"""
+
+import numpy as np
+from numba import njit
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def squared_distance(a, b):
+    """Squared L2 distance of two float32 vectors of equal length."""
+    s = np.float32(0.0)
+    for j in range(a.shape[0]):
+        t = a[j] - b[j]
+        s += t * t
+    return s
+
+
+@njit(cache=True, inline="always")
+def heap_push(heap_d, heap_i, size, d, i):
+    """Offer (d, i) to a bounded max-heap of capacity len(heap_d) holding ``size`` items.
+
+    Returns the new size. The root holds the worst kept distance, so a full heap rejects
+    anything not closer than it in O(1).
+    """
+    cap = heap_d.shape[0]
+    if size < cap:
+        pos = size
+        size += 1
+        while pos > 0:
+            parent = (pos - 1) >> 1
+            if heap_d[parent] >= d:
+                break
+            heap_d[pos] = heap_d[parent]
+            heap_i[pos] = heap_i[parent]
+            pos = parent
+        heap_d[pos] = d
+        heap_i[pos] = i
+        return size
+    if d >= heap_d[0]:
+        return size
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= cap:
+            break
+        child = left
+        if left + 1 < cap and heap_d[left + 1] > heap_d[left]:
+            child = left + 1
+        if heap_d[child] <= d:
+            break
+        heap_d[pos] = heap_d[child]
+        heap_i[pos] = heap_i[child]
+        pos = child
+    heap_d[pos] = d
+    heap_i[pos] = i
+    return size
+
+
+@njit(cache=True)
+def sort_heap(heap_d, heap_i, size, out_i, out_d):
+    """Write the heap's items nearest first (ties by smaller id) into out_i/out_d; pad the rest."""
+    order = np.argsort(heap_d[:size], kind="mergesort")
+    d_sorted = heap_d[:size][order]
+    i_sorted = heap_i[:size][order]
+    start = 0
+    while start < size:  # order equal distances by id so results are deterministic
+        end = start + 1
+        while end < size and d_sorted[end] == d_sorted[start]:
+            end += 1
+        if end - start > 1:
+            sub = np.argsort(i_sorted[start:end], kind="mergesort")
+            i_sorted[start:end] = i_sorted[start:end][sub]
+        start = end
+    for t in range(size):
+        out_i[t] = i_sorted[t]
+        out_d[t] = d_sorted[t]
+    for t in range(size, out_i.shape[0]):
+        out_i[t] = -1
+        out_d[t] = np.inf
+
+
+@njit(cache=True)
+def rank_clusters(centroids, counts, candidates, q, C, chosen):
+    """Keep the C non-empty candidate clusters nearest to q (by original-space centroid).
+
+    Writes them nearest first into ``chosen``; returns (how many, centroid distances computed).
+    """
+    heap_d = np.empty(C, dtype=np.float32)
+    heap_i = np.empty(C, dtype=np.int64)
+    size = 0
+    comps = 0
+    for t in range(candidates.shape[0]):
+        c = candidates[t]
+        if c < 0 or counts[c] == 0:
+            continue
+        comps += 1
+        size = heap_push(heap_d, heap_i, size, squared_distance(centroids[c], q), c)
+    order = np.argsort(heap_d[:size], kind="mergesort")
+    for t in range(size):
+        chosen[t] = heap_i[order[t]]
+    return size, comps
+
+
+@njit(cache=True, fastmath=True)
+def scan_clusters(vectors, slot_ids, starts, counts, chosen, n_chosen, q, k, out_i, out_d):
+    """Exact k nearest stored vectors to q inside the chosen clusters; returns vectors scanned."""
+    heap_d = np.empty(k, dtype=np.float32)
+    heap_i = np.empty(k, dtype=np.int64)
+    size = 0
+    scanned = 0
+    d = q.shape[0]
+    for t in range(n_chosen):
+        c = chosen[t]
+        s0 = starts[c]
+        n = counts[c]
+        scanned += n
+        for row in range(s0, s0 + n):
+            acc = np.float32(0.0)
+            for j in range(d):
+                diff = vectors[row, j] - q[j]
+                acc += diff * diff
+            if size < k or acc < heap_d[0]:
+                size = heap_push(heap_d, heap_i, size, acc, slot_ids[row])
+    sort_heap(heap_d, heap_i, size, out_i, out_d)
+    return scanned
+
+
+@njit(cache=True)
+def search_query(vectors, slot_ids, starts, counts, centroids, candidates, q, C, k, out_i, out_d):
+    """Rank the candidate clusters, scan the C best; returns (vectors scanned, centroid comps)."""
+    chosen = np.empty(C, dtype=np.int64)
+    n_chosen, comps = rank_clusters(centroids, counts, candidates, q, C, chosen)
+    scanned = scan_clusters(vectors, slot_ids, starts, counts, chosen, n_chosen, q, k, out_i, out_d)
+    return scanned, comps
+
+
+@njit(cache=True)
+def search_queries(vectors, slot_ids, starts, counts, centroids, candidates, Q, C, k, out_i, out_d):
+    """search_query for every row of Q (candidates (m, r*C)); returns total (scanned, comps)."""
+    scanned = 0
+    comps = 0
+    for t in range(Q.shape[0]):
+        s, c = search_query(vectors, slot_ids, starts, counts, centroids, candidates[t], Q[t], C, k,
+                            out_i[t], out_d[t])
+        scanned += s
+        comps += c
+    return scanned, comps
