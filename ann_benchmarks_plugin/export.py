@@ -28,13 +28,17 @@ def markdown(table, header=""):
     for algo in table.algorithms():
         for r in table.pareto(algo):
             lines.append(f"| {algo} | `{r['name']}` | {r['k-nn']:.4f} | {r['qps']:.0f} | "
-                         f"{r['speedup']:.1f} | {r['p99']:.3f} | {r['build']:.2f} | "
+                         f"{_speedup(r)} | {r['p99']:.3f} | {r['build']:.2f} | "
                          f"{r['indexsize'] / 1024:.1f} | {r['distcomps']:.0f} |")
     return "\n".join(lines) + "\n"
 
 
 def write_markdown(table, out, header=""):
     return _write(out, markdown(table, header))
+
+
+def _speedup(r):
+    return "-" if r["speedup"] != r["speedup"] else f"{r['speedup']:.1f}"
 
 
 def _fmt(v):
