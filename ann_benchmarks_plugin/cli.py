@@ -104,6 +104,41 @@ def cmd_convert(a):
     return 0
 
 
+def cmd_stream(a):
+    import dataclasses
+    import shlex
+
+    from .runbooks import get_runbook
+    from .stream_report import plot_stream, stream_table
+    from .stream_runner import load_stream_results, make_algorithm, run_stream, save_stream_result
+
+    dataset = get_dataset(a.dataset, a.data_dir)
+    if a.train_limit and a.train_limit < dataset.train.shape[0]:
+        dataset = dataclasses.replace(dataset, name=f"{dataset.name}-n{a.train_limit}",
+                                      train=dataset.train[:a.train_limit])
+    runbook = get_runbook(a.runbook, dataset.train.shape[0])
+    n_clusters = a.n_clusters or max(1, int(round(dataset.train.shape[0] ** 0.5)))
+    folder = Path(a.results_dir) / "streaming" / dataset.name / runbook.name
+    command = "annann-bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
+    for name in a.algorithm or ["annann-raw", "annann-raw-static", "annann", "hnswlib"]:
+        if (folder / f"{name}.json").is_file() and not a.force:
+            print(f"{name}: already done ({folder / f'{name}.json'})")
+            continue
+        algo = make_algorithm(name, dataset, n_clusters, a.C, a.ef, a.seed)
+        steps, summary = run_stream(dataset, runbook, algo, a.count, a.queries,
+                                    Path(a.results_dir) / "streaming" / ".cache")
+        out = save_stream_result(a.results_dir, dataset, runbook, name, steps, summary, command)
+        print(f"{name}: score {summary['score']:.4f}, mean QPS {summary['mean_qps']:.0f} -> {out}")
+    docs = load_stream_results(a.results_dir, dataset.name, runbook.name)
+    stem = Path(a.results_dir) / "streaming" / f"{dataset.name}-{runbook.name}"
+    plot_stream(docs, f"{stem}.png", f"{dataset.name}, runbook {runbook.name}: recall per search step")
+    (Path(f"{stem}.md")).write_text(f"## {dataset.name}, runbook {runbook.name} "
+                                    f"(n_clusters={n_clusters}, C={a.C}, hnswlib ef={a.ef})\n\n"
+                                    + stream_table(docs))
+    print(stream_table(docs))
+    return 0
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="annann-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -131,6 +166,24 @@ def build_parser():
     p = sub.add_parser("export", help="CSV and Markdown table of a dataset's results")
     _common(p)
     p.set_defaults(func=cmd_export)
+
+    p = sub.add_parser("stream", help="streaming benchmark: a runbook of inserts/deletes/searches")
+    p.add_argument("--dataset", default=DEFAULT_DATASET)
+    p.add_argument("--data-dir", default=None)
+    p.add_argument("--results-dir", default="results")
+    p.add_argument("--runbook", default="uniform",
+                   help="uniform, clustered, sliding, replace, or a runbook YAML file")
+    p.add_argument("--algorithm", action="append",
+                   help="annann-raw, annann, hnswlib, each optionally with -static (repeatable)")
+    p.add_argument("--count", "-k", type=int, default=10)
+    p.add_argument("--queries", type=int, default=None, help="use the first N test queries")
+    p.add_argument("--train-limit", type=int, default=None, help="use the first N train rows")
+    p.add_argument("--n-clusters", type=int, default=None, help="default sqrt(n)")
+    p.add_argument("--C", type=int, default=10, help="clusters scanned per query")
+    p.add_argument("--ef", type=int, default=100, help="hnswlib ef")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--force", action="store_true")
+    p.set_defaults(func=cmd_stream)
 
     p = sub.add_parser("datasets", help="list datasets found locally and downloadable by name")
     p.add_argument("--data-dir", default=None)

@@ -1,0 +1,116 @@
+"""Algorithms under a streaming workload: ``insert(X, ids)``, ``delete(ids)``, ``query(q, k)``.
+
+Dynamic ones update their index in place; ``Rebuild`` wraps any of them into the static upper
+bound that rebuilds from scratch over the active set before each search step.
+"""
+
+import numpy as np
+
+from annann.annann_index import AnnannIndex
+from annann.cluster_index import ClusterIndex
+
+
+class StreamAlgorithm:
+    name = "stream"
+
+    def insert(self, X, ids):
+        raise NotImplementedError
+
+    def delete(self, ids):
+        raise NotImplementedError
+
+    def prepare_search(self):
+        """Called before each search step (the static variants rebuild here)."""
+
+    def query(self, q, k):
+        raise NotImplementedError
+
+
+class HnswlibStream(StreamAlgorithm):
+    """hnswlib with ``mark_deleted``: the reference for in-place updates."""
+
+    def __init__(self, metric, dim, max_elements, M=16, ef_construction=200, ef=100, seed=0):
+        import hnswlib
+
+        self.index = hnswlib.Index(space={"euclidean": "l2", "angular": "cosine"}[metric], dim=dim)
+        self.index.init_index(max_elements=max_elements, M=M, ef_construction=ef_construction,
+                              random_seed=seed, allow_replace_deleted=True)
+        self.index.set_ef(ef)
+        self.name = "hnswlib"
+
+    def insert(self, X, ids):
+        self.index.add_items(X, ids, replace_deleted=True)
+
+    def delete(self, ids):
+        for i in ids.tolist():  # hnswlib marks deletions one id per call
+            self.index.mark_deleted(i)
+
+    def prepare_search(self):
+        self.index.set_num_threads(1)
+
+    def query(self, q, k):
+        return self.index.knn_query(q[None, :], k=k)[0][0]
+
+
+class ClusterStream(StreamAlgorithm):
+    """Our cluster engine (raw space, or ANNANN's learned space) updated in place.
+
+    The index is fitted on the first inserted batch; later batches are assigned to existing
+    clusters, deletions remove vectors: the structure is never rebuilt.
+    """
+
+    def __init__(self, metric, learned=False, n_clusters=1024, C=10, seed=0, **kwargs):
+        self.metric, self.learned, self.n_clusters, self.C = metric, learned, n_clusters, C
+        self.seed, self.kwargs = seed, kwargs
+        self.index = None
+        self.name = "annann" if learned else "annann-raw"
+
+    def _new_index(self):
+        cls = AnnannIndex if self.learned else ClusterIndex
+        return cls(metric=self.metric, n_clusters=self.n_clusters, seed=self.seed, **self.kwargs)
+
+    def insert(self, X, ids):
+        if self.index is None:
+            self.index = self._new_index()
+            self.index.fit(X, ids=ids)
+        else:
+            self.index.add(X, ids)
+
+    def delete(self, ids):
+        self.index.remove(ids)
+
+    def query(self, q, k):
+        return self.index.search(q, k, C=self.C)[0]
+
+
+class Rebuild(StreamAlgorithm):
+    """Static upper bound: rebuild ``make()`` from scratch over the active set at each search.
+
+    Ids are rows of ``train``, so the active set is a boolean mask over it.
+    """
+
+    def __init__(self, make, train, label):
+        self.make, self.train = make, train
+        self.active = np.zeros(train.shape[0], dtype=bool)
+        self.inner = None
+        self.dirty = True
+        self.name = label
+
+    def insert(self, X, ids):
+        self.active[ids] = True
+        self.dirty = True
+
+    def delete(self, ids):
+        self.active[ids] = False
+        self.dirty = True
+
+    def prepare_search(self):
+        if self.dirty:
+            ids = np.flatnonzero(self.active)
+            self.inner = self.make()
+            self.inner.insert(self.train[ids], ids)
+            self.inner.prepare_search()
+            self.dirty = False
+
+    def query(self, q, k):
+        return self.inner.query(q, k)
