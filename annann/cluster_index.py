@@ -206,8 +206,12 @@ class ClusterIndex:
         X = as_float_matrix(X, name="X", dim=self.dim)
         ids = as_ids(ids, X.shape[0])
         self._store.rows_of(ids)
-        self.remove(ids)
-        self.add(X, ids)
+        V = self._internal(X)
+        labels, _ = assign_nearest(self._route(X, V), self._routing)
+        clusters, removed = self._store.remove(ids)
+        self._shift_centroids(removed, clusters.astype(np.int64), -1)
+        self._store.add(V, labels, ids)
+        self._shift_centroids(V, labels.astype(np.int64), +1)
 
     # ---- introspection -----------------------------------------------------------------------
     def cluster_sizes(self):

@@ -105,25 +105,41 @@ def rank_clusters(centroids, counts, candidates, q, C, chosen):
 
 
 @njit(cache=True, fastmath=True)
+def block_distances(vectors, start, count, q, out):
+    """Squared L2 from q to rows start..start+count into out[:count] (a tight, SIMD loop)."""
+    d = q.shape[0]
+    for r in range(count):
+        acc = np.float32(0.0)
+        for j in range(d):
+            diff = vectors[start + r, j] - q[j]
+            acc += diff * diff
+        out[r] = acc
+
+
+@njit(cache=True)
 def scan_clusters(vectors, slot_ids, starts, counts, chosen, n_chosen, q, k, out_i, out_d):
-    """Exact k nearest stored vectors to q inside the chosen clusters; returns vectors scanned."""
+    """Exact k nearest stored vectors to q inside the chosen clusters; returns vectors scanned.
+
+    Per cluster: distances into a scratch block first (vectorises), then only those beating the
+    current k-th best touch the heap.
+    """
     heap_d = np.empty(k, dtype=np.float32)
     heap_i = np.empty(k, dtype=np.int64)
+    largest = 0
+    for t in range(n_chosen):
+        largest = max(largest, counts[chosen[t]])
+    scratch = np.empty(largest, dtype=np.float32)
     size = 0
     scanned = 0
-    d = q.shape[0]
     for t in range(n_chosen):
         c = chosen[t]
         s0 = starts[c]
         n = counts[c]
         scanned += n
-        for row in range(s0, s0 + n):
-            acc = np.float32(0.0)
-            for j in range(d):
-                diff = vectors[row, j] - q[j]
-                acc += diff * diff
-            if size < k or acc < heap_d[0]:
-                size = heap_push(heap_d, heap_i, size, acc, slot_ids[row])
+        block_distances(vectors, s0, n, q, scratch)
+        for r in range(n):
+            if size < k or scratch[r] < heap_d[0]:
+                size = heap_push(heap_d, heap_i, size, scratch[r], slot_ids[s0 + r])
     sort_heap(heap_d, heap_i, size, out_i, out_d)
     return scanned
 
