@@ -12,7 +12,6 @@ import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 
-import numpy as np
 
 from .atomic import atomic_path
 from .cluster_index import ClusterIndex
@@ -125,7 +124,7 @@ class AnnannIndex:
         return out
 
     def save(self, path):
-        """Directory with annann.json, encoder.npz and the engine's clusters/; replaced atomically."""
+        """Write a directory (annann.json, encoder.npz, the engine's clusters/) atomically."""
         index = self._require_fit()
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -160,7 +159,8 @@ class AnnannIndex:
         try:
             meta = json.loads((path / META).read_text())
         except (OSError, ValueError) as exc:
-            raise ValueError(f"{path}: not an ANNANN index ({META} missing or corrupt: {exc})") from exc
+            raise ValueError(f"{path}: not an ANNANN index ({META} missing or corrupt: {exc})"
+                             ) from exc
         if not isinstance(meta, dict) or meta.get("format") != FORMAT:
             raise ValueError(f"{path}: not an ANNANN index (format marker missing)")
         if meta.get("version") != VERSION:

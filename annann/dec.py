@@ -1,7 +1,7 @@
 """DEC / IDEC clustering stage (Xie et al. 2016; Guo et al. 2017).
 
 Numpy formulas (importable without TensorFlow):
-  q_ij = (1 + |z_i - mu_j|^2 / alpha)^(-(alpha+1)/2), normalised over j   (Student-t soft assignment)
+  q_ij = (1 + |z_i - mu_j|^2 / alpha)^(-(alpha+1)/2), normalised over j  (Student-t assignment)
   p_ij = (q_ij^2 / f_j) / sum_j' (q_ij'^2 / f_j'),  f_j = sum_i q_ij          (target distribution)
 The Keras loop (stage 2) follows IDEC: trainable centres initialised by k-means, P computed over the
 whole training set and held fixed for ``update_interval`` steps, loss = MSE + gamma * KL(P || Q)
@@ -51,18 +51,19 @@ def soft_assignment_tf(z, mu, alpha=1.0):
     """The Student-t soft assignment in TensorFlow (differentiable in z and mu)."""
     import tensorflow as tf
 
-    d2 = (tf.reduce_sum(tf.square(z), axis=1, keepdims=True) - 2.0 * tf.matmul(z, mu, transpose_b=True)
+    d2 = (tf.reduce_sum(tf.square(z), axis=1, keepdims=True)
+          - 2.0 * tf.matmul(z, mu, transpose_b=True)
           + tf.reduce_sum(tf.square(mu), axis=1)[None, :])
     q = tf.pow(1.0 + tf.maximum(d2, 0.0) / alpha, -(alpha + 1.0) / 2.0)
     return q / tf.reduce_sum(q, axis=1, keepdims=True)
 
 
-def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0, update_interval=None,
-                 tol=0.001, max_iter=None, batch_size=256, learning_rate=1e-3, knn=None,
-                 knn_weight=0.0, seed=0, progress=True):
+def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0,
+                 update_interval=None, tol=0.001, max_iter=None, batch_size=256, learning_rate=1e-3,
+                 knn=None, knn_weight=0.0, seed=0, progress=True):
     """Stage 2 on standardised X (n, d). ``centers`` None means no clustering loss (k-NN term only).
 
-    ``knn``: (anchors, neighbours) int arrays from annann.knn_loss.knn_pairs, used when knn_weight > 0.
+    ``knn``: (anchors, neighbours) int arrays from annann.knn_loss.knn_pairs (if knn_weight > 0).
     Returns (final centres or None, log dict).
     """
     import keras
@@ -78,7 +79,8 @@ def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0,
     use_knn = knn is not None and knn_weight > 0
     rng = np.random.default_rng(seed)
     Xt = tf.constant(X, dtype=tf.float32)
-    mu = keras.Variable(np.asarray(centers, dtype=np.float32), name="dec_centres") if use_dec else None
+    mu = (keras.Variable(np.asarray(centers, dtype=np.float32), name="dec_centres")
+          if use_dec else None)
     variables = list(autoencoder.trainable_variables) + ([mu] if use_dec else [])
     opt = keras.optimizers.Adam(learning_rate=learning_rate)
     gamma_t = tf.constant(float(gamma), tf.float32)
@@ -99,10 +101,9 @@ def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0,
                                                                         / (q + 1e-10)), axis=1))
                 loss = loss + gamma_t * kl
             if use_knn:
-                za = encoder(tf.gather(Xt, anc), training=True)
-                zp = encoder(tf.gather(Xt, pos), training=True)
-                zn = encoder(tf.gather(Xt, neg), training=True)
-                nb = neighbourhood_loss(za, zp, zn)
+                xa, xp, xn = tf.gather(Xt, anc), tf.gather(Xt, pos), tf.gather(Xt, neg)
+                nb = neighbourhood_loss(encoder(xa, training=True), encoder(xp, training=True),
+                                        encoder(xn, training=True), xa, xp, xn)
                 loss = loss + beta_t * nb
         grads = tape.gradient(loss, variables)
         opt.apply_gradients(zip(grads, variables))
@@ -141,7 +142,8 @@ def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0,
             anchors, neighbours = knn
             pick = rng.integers(0, anchors.shape[0], size=batch_size)
             anc = anchors[pick].astype(np.int32)
-            pos = neighbours[pick, rng.integers(0, neighbours.shape[1], size=batch_size)].astype(np.int32)
+            col = rng.integers(0, neighbours.shape[1], size=batch_size)
+            pos = neighbours[pick, col].astype(np.int32)
             neg = rng.integers(0, n, size=batch_size).astype(np.int32)
         else:
             anc = pos = neg = empty
@@ -149,7 +151,8 @@ def train_stage2(autoencoder, encoder, X, centers=None, *, gamma=0.1, alpha=1.0,
                              tf.constant(neg))
         log["steps"] = it + 1
         if it % 50 == 0:
-            bar.set_postfix(recon=f"{float(recon):.4f}", kl=f"{float(kl):.4f}", knn=f"{float(nb):.4f}")
+            bar.set_postfix(recon=f"{float(recon):.4f}", kl=f"{float(kl):.4f}",
+                            knn=f"{float(nb):.4f}")
         bar.update(1)
     bar.close()
     log["final_recon"] = float(recon) if log["steps"] else None

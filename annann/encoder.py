@@ -50,11 +50,13 @@ class NumpyEncoder:
     def _check(self):
         d = self.mean.shape[0]
         if d == 0 or self.scale.shape != (d,):
-            raise ValueError(f"encoder: mean/scale shapes {self.mean.shape}/{self.scale.shape} differ")
+            raise ValueError(f"encoder: mean/scale shapes {self.mean.shape}/{self.scale.shape} "
+                             "differ")
         if not (np.isfinite(self.scale).all() and (self.scale > 0).all()):
             raise ValueError("encoder: scale must be finite and positive")
         if not self.weights or not (len(self.weights) == len(self.biases) == len(self.activations)):
-            raise ValueError("encoder: needs matching, non-empty lists of weights, biases, activations")
+            raise ValueError("encoder: needs matching, non-empty lists of weights, biases and "
+                             "activations")
         width = d
         for i, (W, b, a) in enumerate(zip(self.weights, self.biases, self.activations)):
             if W.ndim != 2 or W.shape[0] != width or b.shape != (W.shape[1],):

@@ -1,12 +1,14 @@
 """The k-NN-preserving term (the original author's "future work").
 
 True neighbours are computed once on the training subsample with exact_knn; each training step
-samples (anchor, true neighbour, random point) triples and penalises
+samples (anchor, true neighbour, random point) triples and penalises the normalised stress
 
-    L = mean |z_a - z_p|^2 / (mean |z_a - z_r|^2 + eps)
+    L = mean (|z_a - z_p| - |x_a - x_p|)^2 / mean |x_a - x_p|^2
+      + mean (|z_a - z_r| - |x_a - x_r|)^2 / mean |x_a - x_r|^2
 
-i.e. neighbours must be close *relative to* random pairs. The ratio is scale-free, so it cannot be
-met by shrinking the code space, and the reconstruction loss keeps the code informative.
+(x in the standardised input space): code distances must reproduce the original distances to
+true neighbours, and to random points so that the space cannot collapse (a ratio-only loss,
+near/far, was tried first and collapsed the codes into a few clumps). Each term is scale-free in x.
 """
 
 import numpy as np
@@ -27,22 +29,25 @@ def knn_pairs(X, k=10, n_anchors=10000, seed=0, metric="euclidean"):
     anchors = np.sort(np.random.default_rng(seed).choice(n, size=a, replace=False))
     ids, _ = exact_knn(X, X[anchors], k + 1, metric=metric)
     neighbours = np.empty((a, k), dtype=np.int64)
-    for_self = ids == anchors[:, None]
-    # drop the anchor itself (or, with duplicates, the last column) from each row
-    keep = ~for_self
+    # drop the anchor itself (or, when duplicates hide it, the last column) from each row
+    keep = ids != anchors[:, None]
     no_self = keep.all(axis=1)
     keep[no_self, -1] = False
     neighbours[:] = ids[keep].reshape(a, k)
     return anchors.astype(np.int64), neighbours
 
 
-def neighbourhood_loss(za, zp, zr, eps=1e-8):
-    """Keras/TF: mean squared anchor-neighbour distance over mean squared anchor-random distance."""
+def neighbourhood_loss(za, zp, zr, xa, xp, xr, eps=1e-8):
+    """Keras/TF: normalised distance stress on neighbour pairs plus on random pairs."""
     import tensorflow as tf
 
-    near = tf.reduce_mean(tf.reduce_sum(tf.square(za - zp), axis=1))
-    far = tf.reduce_mean(tf.reduce_sum(tf.square(za - zr), axis=1))
-    return near / (far + eps)
+    def dist(u, v):
+        return tf.sqrt(tf.reduce_sum(tf.square(u - v), axis=1) + eps)
+
+    def stress(dz, dx):
+        return tf.reduce_mean(tf.square(dz - dx)) / (tf.reduce_mean(tf.square(dx)) + eps)
+
+    return stress(dist(za, zp), dist(xa, xp)) + stress(dist(za, zr), dist(xa, xr))
 
 
 def neighbourhood_ratio(Z, anchors, neighbours, seed=0):

@@ -1,7 +1,7 @@
 """Train the ANNANN encoder (autoencoder, then DEC/IDEC and/or the k-NN term) in a child process.
 
 ``train_encoder`` never imports TensorFlow: it writes the training subsample to a temp folder, runs
-``python -m annann.training <folder>`` and reads back numpy weights (a NumpyEncoder), the DEC centres
+``python -m annann.training <folder>`` and reads back numpy weights (a NumpyEncoder), DEC centres
 and a log with timings. The child is seeded and deterministic (keras.utils.set_random_seed,
 op determinism, oneDNN off, ``threads`` intra-op threads).
 """
@@ -63,7 +63,8 @@ class TrainConfig:
         for name in ("update_interval", "max_iter", "patience", "seed"):
             check_positive_int(getattr(self, name), name, minimum=0)
         if self.standardize not in STANDARDIZE:
-            raise ValueError(f"standardize: expected one of {STANDARDIZE}, got {self.standardize!r}")
+            raise ValueError(f"standardize: expected one of {STANDARDIZE}, "
+                             f"got {self.standardize!r}")
         if self.activation not in ("relu", "tanh", "elu", "linear"):
             raise ValueError(f"activation: unsupported {self.activation!r}")
         if not 0.0 <= self.validation_split < 1.0:
@@ -108,6 +109,9 @@ def train_encoder(X, config=None):
     X = as_float_matrix(X, name="X")
     if X.shape[0] < max(2, cfg.n_clusters if cfg.dec else 2):
         raise ValueError(f"X: {X.shape[0]} rows are too few to train {cfg.n_clusters} DEC clusters")
+    if cfg.dec and min(cfg.train_sample, X.shape[0]) < cfg.n_clusters:
+        raise ValueError(f"train_sample={cfg.train_sample}: trains on fewer rows than the "
+                         f"{cfg.n_clusters} DEC clusters")
     t0 = time.perf_counter()
     rows = subsample_rows(X.shape[0], cfg.train_sample, cfg.seed)
     with tempfile.TemporaryDirectory(prefix="annann-train-") as tmp:

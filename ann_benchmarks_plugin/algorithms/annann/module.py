@@ -1,0 +1,71 @@
+"""Adapter: ANNANN, the cluster engine in a learned (autoencoder + DEC) space.
+
+Thin layer over annann.annann_index.AnnannIndex. Build parameters (one dict): n_clusters (int, or a
+float multiple of sqrt(n)), code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank,
+train_sample, epochs, hidden, seed. Query argument: C, the number of clusters scanned.
+"""
+
+import numpy as np
+
+from annann.annann_index import AnnannIndex
+from annann.validation import as_float_matrix
+
+from ..base.module import BaseANN
+
+TRAIN_KEYS = ("code_dim", "dec", "gamma", "knn_weight", "train_sample", "epochs", "hidden",
+              "max_iter", "update_interval", "tol", "batch_size")
+
+
+class Annann(BaseANN):
+    def __init__(self, metric, params):
+        params = dict(params)
+        unknown = set(params) - set(TRAIN_KEYS) - {"n_clusters", "rerank", "M", "seed"}
+        if unknown:
+            raise ValueError(f"annann adapter: unknown parameters {sorted(unknown)}")
+        self.metric = metric
+        self.n_clusters = params.get("n_clusters", 1.0)
+        self.rerank = int(params.get("rerank", 10))
+        self.train = {key: params[key] for key in TRAIN_KEYS if key in params}
+        self.train.setdefault("dec", True)
+        self.index = AnnannIndex(metric, n_clusters=self.n_clusters, rerank=self.rerank,
+                                 M=int(params.get("M", 16)), seed=int(params.get("seed", 0)),
+                                 train=self.train)
+        self.C = 10
+        self._reset_counters()
+        self._set_name()
+
+    def _set_name(self):
+        cfg = self.index.config
+        self.name = (f"annann(n_clusters={self.n_clusters}, code_dim={cfg.code_dim}, "
+                     f"dec={cfg.dec}, gamma={cfg.gamma}, knn={cfg.knn_weight}, C={self.C}, "
+                     f"r={self.rerank})")
+
+    def _reset_counters(self):
+        self.candidates = 0
+        self.dist_comps = 0
+
+    def _count(self):
+        stats = self.index.last_stats
+        self.candidates += stats.get("candidates", 0)
+        self.dist_comps += stats.get("dist_comps", 0)
+
+    def fit(self, X):
+        self.index.fit(as_float_matrix(X))
+
+    def set_query_arguments(self, C):
+        self.C = int(C)
+        self._reset_counters()
+        self._set_name()
+
+    def query(self, q, n):
+        ids, _ = self.index.search(q, n, C=self.C)
+        self._count()
+        return ids
+
+    def batch_query(self, X, n):
+        ids, _ = self.index.search_batch(X, n, C=self.C)
+        self._count()
+        self.res = [row[row >= 0] for row in np.asarray(ids)]
+
+    def get_additional(self):
+        return {"candidates": self.candidates, "dist_comps": self.dist_comps}

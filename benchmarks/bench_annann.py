@@ -1,0 +1,275 @@
+"""Does the learned space earn its place? ANNANN variants vs the raw-space cluster index.
+
+Same data, same number of clusters, same run: the raw baseline (ClusterIndex, k-means in the
+original space) and AnnannIndex with the autoencoder alone, + DEC (IDEC), + the k-NN-preserving
+term, + both. For each C: recall@10 (annann.evaluation.knn_recall on the true distances of the
+returned ids), candidates scanned per query, and single-query QPS (each query timed alone, best of
+--runs passes). Also training time, build time and index memory. The question asked: at equal
+recall, does the learned space need no more candidates than k-means in the raw space?
+
+    python benchmarks/bench_annann.py --n 20000 --n-clusters 128 --queries 200   # validation
+    python benchmarks/bench_annann.py --n 300000 --n-clusters 1024 --train-sample 50000
+"""
+
+import argparse
+import csv
+import io
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from annann.annann_index import AnnannIndex
+from annann.atomic import atomic_path
+from annann.cluster_index import ClusterIndex
+from annann.evaluation import knn_recall
+from annann.groundtruth import exact_knn
+
+DEFAULT_DATA = "/work/shared/data/fg-sift-128-euclidean.hdf5"
+K = 10
+VARIANTS = {  # name -> training parameters (None = raw space, no transform)
+    "raw": None,
+    "ae": {"dec": False, "knn_weight": 0.0},
+    "ae+dec": {"dec": True, "knn_weight": 0.0},
+    "ae+knn": {"dec": False, "knn_weight": 1.0},
+    "ae+dec+knn": {"dec": True, "knn_weight": 1.0},
+}
+
+
+def machine_info():
+    cpu = "unknown"
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    import hnswlib  # noqa: F401
+    import sklearn
+    tf_version = subprocess.run([sys.executable, "-c", "import importlib.metadata as m;"
+                                 "print(m.version('tensorflow-cpu'))"],
+                                capture_output=True, text=True).stdout.strip()
+    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
+            "numpy": np.__version__, "sklearn": sklearn.__version__, "tensorflow": tf_version,
+            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "command": " ".join([sys.executable] + sys.argv)}
+
+
+def true_distances(train, Q, ids):
+    out = np.full(ids.shape, np.inf)
+    ok = ids >= 0
+    diff = train[np.where(ok, ids, 0)].astype(np.float64) - Q[:, None, :].astype(np.float64)
+    out[ok] = np.sqrt((diff ** 2).sum(axis=2))[ok]
+    return out
+
+
+def run_queries(index, Q, C, runs):
+    """Best-of-runs mean seconds per single query, ids (m, K), mean candidates per query."""
+    best = np.inf
+    ids = np.full((Q.shape[0], K), -1, dtype=np.int64)
+    cand = np.zeros(Q.shape[0])
+    for _ in range(runs):
+        times = np.empty(Q.shape[0])
+        for t, q in enumerate(Q):
+            t0 = time.perf_counter()
+            found, _ = index.search(q, K, C=C)
+            times[t] = time.perf_counter() - t0
+            ids[t, :len(found)] = found[:K]
+            cand[t] = index.last_stats["candidates"]
+        best = min(best, times.mean())
+    return best, ids, float(cand.mean())
+
+
+def candidates_at(rows, target):
+    """Candidates per query needed to reach ``target`` recall (log-linear interpolation over C)."""
+    pts = sorted((r["candidates"], r["recall"]) for r in rows)
+    for (c0, r0), (c1, r1) in zip(pts, pts[1:]):
+        if r0 >= target:
+            return c0
+        if r0 < target <= r1:
+            f = (target - r0) / (r1 - r0)
+            return float(np.exp(np.log(c0) + f * (np.log(c1) - np.log(c0))))
+    return pts[0][0] if pts and pts[0][1] >= target else None
+
+
+def write_text(path, text):
+    with atomic_path(path) as tmp:
+        Path(tmp).write_text(text)
+
+
+def plot(rows, variants, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5))
+    for v in variants:
+        vr = sorted((r for r in rows if r["variant"] == v), key=lambda r: r["C"])
+        axes[0].plot([r["recall"] for r in vr], [r["candidates"] for r in vr], "o-", label=v)
+        axes[1].plot([r["recall"] for r in vr], [r["qps"] for r in vr], "o-", label=v)
+    axes[0].set(xlabel="recall@10", ylabel="candidates scanned / query", yscale="log",
+                title="candidates vs recall (lower is better)")
+    axes[1].set(xlabel="recall@10", ylabel="queries / s (single query)", yscale="log",
+                title="QPS vs recall (higher is better)")
+    for ax in axes:
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--data", default=DEFAULT_DATA)
+    ap.add_argument("--n", type=int, default=300000, help="first n train rows (0 = all)")
+    ap.add_argument("--queries", type=int, default=1000)
+    ap.add_argument("--n-clusters", type=int, default=1024)
+    ap.add_argument("--C", default="1,2,4,8,16,32,64")
+    ap.add_argument("--rerank", type=int, default=10)
+    ap.add_argument("--train-sample", type=int, default=50000)
+    ap.add_argument("--epochs", type=int, default=30)
+    ap.add_argument("--code-dim", type=int, default=32)
+    ap.add_argument("--hidden", default="96,64")
+    ap.add_argument("--gamma", type=float, default=0.1)
+    ap.add_argument("--knn-weight", type=float, default=1.0, help="k-NN term weight where on")
+    ap.add_argument("--max-iter", type=int, default=0, help="stage-2 steps (0 = ten passes)")
+    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--runs", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default="results/annann")
+    ap.add_argument("--tag", default="", help="suffix for the output file names")
+    args = ap.parse_args()
+
+    info = machine_info()
+    info["load_start"] = os.getloadavg()[0]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    with h5py.File(args.data, "r") as f:
+        n_all = f["train"].shape[0]
+        n = n_all if args.n <= 0 else min(args.n, n_all)
+        X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
+        Q = np.ascontiguousarray(f["test"][:args.queries], dtype=np.float32)
+    Cs = [int(c) for c in args.C.split(",")]
+    variants = [v for v in args.variants.split(",") if v]
+    unknown = [v for v in variants if v not in VARIANTS]
+    if unknown:
+        raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    print(f"data {args.data}: first {n} of {n_all} train rows, {Q.shape[0]} queries", flush=True)
+    t0 = time.perf_counter()
+    _, gt_d = exact_knn(X, Q, K, progress=True)
+    print(f"ground truth {time.perf_counter() - t0:.1f}s", flush=True)
+
+    rows, builds = [], []
+    for v in variants:
+        params = VARIANTS[v]
+        t0 = time.perf_counter()
+        if params is None:
+            index = ClusterIndex(n_clusters=args.n_clusters, rerank=args.rerank, seed=args.seed,
+                                 progress=True).fit(X)
+            train_s, train_log = 0.0, {}
+        else:
+            params = dict(params, knn_weight=args.knn_weight if params["knn_weight"] else 0.0)
+            train = dict(params, code_dim=args.code_dim, epochs=args.epochs,
+                         hidden=tuple(int(h) for h in args.hidden.split(",")), gamma=args.gamma,
+                         train_sample=args.train_sample, max_iter=args.max_iter)
+            index = AnnannIndex(n_clusters=args.n_clusters, rerank=args.rerank, seed=args.seed,
+                                progress=True, train=train).fit(X)
+            train_log = index.train_log
+            train_s = float(train_log["wall_seconds"])
+        build_s = time.perf_counter() - t0
+        mem = index.memory_bytes()
+        imb = index.imbalance()
+        b = {"variant": v, "build_s": round(build_s, 2), "train_s": round(train_s, 2),
+             "index_bytes": int(mem["total"]), "overhead_bytes": int(mem["total"] - mem["vectors"]),
+             "imbalance_max_over_mean": round(imb["max_over_mean"], 2), "imbalance_cv":
+             round(imb["cv"], 3), "empty_clusters": imb["empty"],
+             "train_log": {key: train_log.get(key) for key in ("seconds", "train_rows")}
+             | {"stage2_stopped": (train_log.get("stage2") or {}).get("stopped"),
+                "stage2_steps": (train_log.get("stage2") or {}).get("steps"),
+                "stage1_epochs": len((train_log.get("stage1") or {}).get("loss", []))}}
+        builds.append(b)
+        print(json.dumps(b), flush=True)
+        for C in Cs:
+            sec, ids, cand = run_queries(index, Q, C, args.runs)
+            rec = float(knn_recall(gt_d, true_distances(X, Q, ids), K).mean())
+            r = {"variant": v, "C": C, "recall": round(rec, 4), "candidates": round(cand, 1),
+                 "qps": round(1.0 / sec, 1), "ms_per_query": round(1000 * sec, 4)}
+            rows.append(r)
+            print(json.dumps(r), flush=True)
+        del index
+    info["load_end"] = os.getloadavg()[0]
+
+    tag = f"_{args.tag}" if args.tag else ""
+    targets = (0.8, 0.9, 0.95, 0.99)
+    cmp = {}
+    raw_rows = [r for r in rows if r["variant"] == "raw"]
+    for v in variants:
+        vr = [r for r in rows if r["variant"] == v]
+        cmp[v] = {}
+        for t in targets:
+            c = candidates_at(vr, t)
+            base = candidates_at(raw_rows, t) if raw_rows else None
+            cmp[v][str(t)] = {"candidates": None if c is None else round(c, 1),
+                              "ratio_vs_raw": (None if (c is None or not base)
+                                               else round(c / base, 3))}
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=list(rows[0]))
+    w.writeheader()
+    w.writerows(rows)
+    write_text(out / f"bench_annann{tag}.csv", buf.getvalue())
+    write_text(out / f"bench_annann{tag}.json", json.dumps(
+        {"info": info, "args": vars(args), "n_train": n, "builds": builds, "rows": rows,
+         "candidates_at_recall": cmp}, indent=1))
+    plot(rows, variants, out / f"bench_annann{tag}.png")
+
+    md = [f"# ANNANN learned space vs raw-space k-means ({Path(args.data).name})", "",
+          f"- data: first {n:,} of {n_all:,} train rows, {Q.shape[0]} queries, k={K}, "
+          f"{args.n_clusters} clusters for every variant, rerank={args.rerank}",
+          f"- encoder: {args.hidden} -> {args.code_dim}, trained on {args.train_sample:,}"
+          " sampled rows,"
+          f" <= {args.epochs} epochs stage 1; gamma={args.gamma};"
+          f" k-NN term weight {args.knn_weight} where on",
+          f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date']};"
+          f" python {info['python']},"
+          f" numpy {info['numpy']}, tensorflow {info['tensorflow']}, sklearn {info['sklearn']}",
+          f"- load average (1 min): {info['load_start']:.2f} at start,"
+          f" {info['load_end']:.2f} at end"
+          " (shared machine: QPS is noisy; candidates are not)",
+          f"- command: `{info['command']}`", "",
+          "## Build", "", "| variant | train s | build s (incl. train) | index MB | overhead MB |"
+          " max/mean cluster | stage 2 stop |", "| --- | --- | --- | --- | --- | --- | --- |"]
+    for b in builds:
+        md.append(f"| {b['variant']} | {b['train_s']} | {b['build_s']} |"
+                  f" {b['index_bytes'] / 2**20:.1f} |"
+                  f" {b['overhead_bytes'] / 2**20:.2f} | {b['imbalance_max_over_mean']} |"
+                  f" {b['train_log']['stage2_stopped'] or '-'} |")
+    md += ["", "## Recall@10, candidates and QPS per C", "",
+           "| variant | C | recall@10 | candidates/query | QPS |",
+           "| --- | --- | --- | --- | --- |"]
+    md += [f"| {r['variant']} | {r['C']} | {r['recall']:.4f} | {r['candidates']:.0f} |"
+           f" {r['qps']:.0f} |"
+           for r in rows]
+    md += ["", "## Candidates needed for a recall (interpolated; ratio to raw, < 1 = learned wins)",
+           "", "| variant | " + " | ".join(f"recall {t}" for t in targets) + " |",
+           "| --- |" + " --- |" * len(targets)]
+    for v in variants:
+        cells = []
+        for t in targets:
+            c = cmp[v][str(t)]
+            cells.append("not reached" if c["candidates"] is None else
+                         f"{c['candidates']:.0f}" + (f" ({c['ratio_vs_raw']}x)"
+                                                     if c["ratio_vs_raw"] is not None else ""))
+        md.append(f"| {v} | " + " | ".join(cells) + " |")
+    md += ["", f"![plot](bench_annann{tag}.png)", ""]
+    write_text(out / f"bench_annann{tag}.md", "\n".join(md))
+    print("\n".join(md))
+
+
+if __name__ == "__main__":
+    main()
