@@ -177,10 +177,10 @@ GENERATORS = {"uniform": uniform_growth, "clustered": clustered_growth,
               "sliding": sliding_window, "replace": replace}
 
 
-def get_runbook(name_or_path, n_train):
-    """A generated runbook by name, or a YAML file; validated either way."""
+def get_runbook(name_or_path, n_train, **params):
+    """A generated runbook by name (params go to its generator), or a YAML file; validated."""
     if name_or_path in GENERATORS:
-        rb = GENERATORS[name_or_path](n_train)
+        rb = GENERATORS[name_or_path](n_train, **params)
         validate(rb, n_train)
         return rb
     if Path(name_or_path).is_file():
