@@ -25,9 +25,15 @@ def _stem(dataset, count, batch):
 def cmd_run(a):
     from .runner import run_benchmark
 
+    docker = None
+    if a.docker:
+        from .docker_runner import DockerOptions
+
+        docker = DockerOptions(cpu=a.cpu, memory=a.memory)
     report = run_benchmark(a.dataset, a.algorithm, a.count, a.runs, a.batch, a.force,
                            a.definitions or default_definitions_path(), a.max_n, a.data_dir,
-                           a.results_dir, a.timeout, a.run_disabled, progress=not a.quiet)
+                           a.results_dir, a.timeout, a.run_disabled, progress=not a.quiet,
+                           docker=docker)
     print(f"{len(report.written)} result files written, {len(report.skipped)} definitions "
           f"already done, {len(report.failed)} failed")
     for label, error in report.failed:
@@ -116,7 +122,8 @@ def cmd_stream(a):
     if a.train_limit and a.train_limit < dataset.train.shape[0]:
         dataset = dataclasses.replace(dataset, name=f"{dataset.name}-n{a.train_limit}",
                                       train=dataset.train[:a.train_limit])
-    runbook = get_runbook(a.runbook, dataset.train.shape[0])
+    params = {"n_batches": a.batches} if a.batches and a.runbook in ("uniform", "clustered") else {}
+    runbook = get_runbook(a.runbook, dataset.train.shape[0], **params)
     n_clusters = a.n_clusters or max(1, int(round(dataset.train.shape[0] ** 0.5)))
     folder = Path(a.results_dir) / "streaming" / dataset.name / runbook.name
     command = "annann-bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
@@ -124,7 +131,8 @@ def cmd_stream(a):
         if (folder / f"{name}.json").is_file() and not a.force:
             print(f"{name}: already done ({folder / f'{name}.json'})")
             continue
-        algo = make_algorithm(name, dataset, n_clusters, a.C, a.ef, a.seed)
+        algo = make_algorithm(name, dataset, n_clusters, a.C, a.ef, a.seed,
+                              {"train": {"train_sample": a.train_sample}})
         steps, summary = run_stream(dataset, runbook, algo, a.count, a.queries,
                                     Path(a.results_dir) / "streaming" / ".cache")
         out = save_stream_result(a.results_dir, dataset, runbook, name, steps, summary, command)
@@ -136,6 +144,32 @@ def cmd_stream(a):
                                     f"(n_clusters={n_clusters}, C={a.C}, hnswlib ef={a.ef})\n\n"
                                     + stream_table(docs))
     print(stream_table(docs))
+    return 0
+
+
+def cmd_install_plugin(a):
+    from .install import install_plugin, plan, plugin_folders, uninstall_plugin
+
+    root = Path(a.path) / "ann_benchmarks" / "algorithms"
+    if a.uninstall:
+        for folder in uninstall_plugin(a.path):
+            print(f"removed {root / folder}")
+        return 0
+    definitions = a.definitions or default_definitions_path()
+    for folder in sorted(set(plugin_folders()) - set(plan(definitions))):
+        print(f"skipped {folder}: no entry in {definitions}", file=sys.stderr)
+    for folder in install_plugin(a.path, definitions, a.wheel, a.force):
+        print(f"wrote {root / folder}")
+    print(f"build the images in {a.path} with: python install.py --algorithm <folder>")
+    return 0
+
+
+def cmd_build_images(a):
+    from .docker_runner import build_images, docker_tags
+
+    buildargs = dict(kv.split("=", 1) for kv in a.build_arg or [])
+    build_images(docker_tags(a.definitions or default_definitions_path()), a.base_image,
+                 buildargs, a.network)
     return 0
 
 
@@ -156,7 +190,30 @@ def build_parser():
     p.add_argument("--plot", action="store_true", help="plot and export when done")
     p.add_argument("--x-scale", choices=("linear", "logit"), default="linear")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--docker", action="store_true",
+                   help="run each definition in a fresh container of its docker_tag image")
+    p.add_argument("--cpu", default="0", help="docker: CPU set of each container (default 0)")
+    p.add_argument("--memory", default=None,
+                   help="docker: memory limit, e.g. 8g (default: the memory available now)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("install-plugin", help="install our algorithms into an ann-benchmarks "
+                                              "checkout (module.py, config.yml, Dockerfile)")
+    p.add_argument("path", help="root of the ann-benchmarks checkout")
+    p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
+    p.add_argument("--wheel", default=None, help="annann wheel to use (default: build one)")
+    p.add_argument("--force", action="store_true", help="overwrite folders we did not write")
+    p.add_argument("--uninstall", action="store_true", help="remove what install-plugin wrote")
+    p.set_defaults(func=cmd_install_plugin)
+
+    p = sub.add_parser("build-images", help="build the Dockerfile once, tagged as every docker_tag")
+    p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
+    p.add_argument("--base-image", default="ann-benchmarks",
+                   help="base image (default ann-benchmarks, the harness's base)")
+    p.add_argument("--build-arg", action="append", metavar="KEY=VALUE",
+                   help="extra build argument (repeatable), e.g. PIP_FIND_LINKS=...")
+    p.add_argument("--network", default=None, help="network mode of the build, e.g. host")
+    p.set_defaults(func=cmd_build_images)
 
     p = sub.add_parser("plot", help="recall/QPS and build plots plus tables of a dataset's results")
     _common(p)
@@ -182,6 +239,10 @@ def build_parser():
     p.add_argument("--C", type=int, default=10, help="clusters scanned per query")
     p.add_argument("--ef", type=int, default=100, help="hnswlib ef")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--batches", type=int, default=None,
+                   help="uniform/clustered: insert batches after the initial 10%% (default 9)")
+    p.add_argument("--train-sample", type=int, default=50_000,
+                   help="annann: at most this many rows train the encoder")
     p.add_argument("--force", action="store_true")
     p.set_defaults(func=cmd_stream)
 
@@ -214,7 +275,7 @@ def main(argv=None):
         parser.error(f"convert {a.format} needs two input files")
     try:
         return a.func(a)
-    except (DatasetError, DefinitionError, ValueError, OSError) as exc:
+    except (DatasetError, DefinitionError, ValueError, OSError, RuntimeError) as exc:
         print(f"annann-bench: error: {exc}", file=sys.stderr)
         return 2
 

@@ -79,10 +79,25 @@ def child_command(definition, dataset, query_groups, count, runs, batch, data_di
     return cmd
 
 
+def _run_local(cmd, timeout, capture):
+    """Run a child command; None on success, else the last line of its error output."""
+    try:
+        proc = subprocess.run(cmd, timeout=timeout, capture_output=capture, text=True)
+    except subprocess.TimeoutExpired:
+        return f"timed out after {timeout} s"
+    if proc.returncode == 0:
+        return None
+    return ((proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"])[0]
+
+
 def run_benchmark(dataset, algorithms=None, count=10, runs=5, batch=False, force=False,
                   definitions_path="algos.yaml", max_n=None, data_dir=None, results_dir="results",
-                  timeout=7200, run_disabled=False, progress=True, capture=False):
-    """Benchmark the selected definitions on a dataset; return a RunReport."""
+                  timeout=7200, run_disabled=False, progress=True, capture=False, docker=None):
+    """Benchmark the selected definitions on a dataset; return a RunReport.
+
+    With ``docker`` (a docker_runner.DockerOptions) each definition runs in a fresh container of
+    its docker_tag image instead of a local process.
+    """
     path, metric, dimension, n_train = resolve_dataset(dataset, data_dir)
     if count > n_train:
         raise ValueError(f"--count {count} is larger than the train set of {dataset} ({n_train})")
@@ -100,14 +115,16 @@ def run_benchmark(dataset, algorithms=None, count=10, runs=5, batch=False, force
             report.skipped.append(label)
             continue
         bar.set_postfix_str(d.algorithm)
-        cmd = child_command(d, path, pending if d.query_argument_groups else [], count, runs,
-                            batch, data_dir, results_dir)
-        try:
-            proc = subprocess.run(cmd, timeout=timeout, capture_output=capture, text=True)
-            error = None if proc.returncode == 0 else (
-                (proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"])[0]
-        except subprocess.TimeoutExpired:
-            error = f"timed out after {timeout} s"
+        todo = pending if d.query_argument_groups else []
+        if docker is not None:
+            from .docker_runner import container_command, run_in_container
+
+            cmd = container_command(child_command(d, name, todo, count, runs, batch, "/data",
+                                                  "/results"))
+            error = run_in_container(d.docker_tag, cmd, path, results_dir, timeout, docker)
+        else:
+            cmd = child_command(d, path, todo, count, runs, batch, data_dir, results_dir)
+            error = _run_local(cmd, timeout, capture)
         if error:
             report.failed.append((label, error))
             tqdm.write(f"FAILED {label}: {error}", file=sys.stderr)

@@ -1,0 +1,158 @@
+"""Docker mode: each definition runs in a fresh container, as ann-benchmarks does, and the images.
+
+A container gets one pinned CPU, a memory limit, no network, the dataset's directory read-only at
+/data and the results directory read-write at /results; it runs as the host user so the result
+files it writes belong to that user. A definition that outlives its timeout is killed and
+reported. ``build_images`` builds the top-level Dockerfile once and tags it as every docker_tag.
+"""
+
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from .definitions import load_config
+
+SOURCE_ROOT = Path(__file__).resolve().parents[1]
+NUMBA_CACHE = Path.home() / ".cache" / "annann" / "docker-numba"
+
+
+class DockerError(RuntimeError):
+    """The engine is unreachable, an image is missing or a build failed."""
+
+
+def _client(client=None):
+    if client is not None:
+        return client
+    import docker
+
+    try:
+        return docker.from_env()
+    except docker.errors.DockerException as exc:
+        raise DockerError(f"cannot reach the Docker engine ({exc}); is DOCKER_HOST set?") from exc
+
+
+@dataclass
+class DockerOptions:
+    """How containers are started: CPU set, memory limit (bytes or '4g'; default: all memory
+    available now) and a host directory kept as numba's cache (compiled kernels are reused by later
+    containers, as they are across processes in local mode; None disables it)."""
+
+    cpu: str = "0"
+    memory: object = None
+    numba_cache: object = NUMBA_CACHE
+    log: object = print
+    client: object = field(default=None, repr=False)
+
+
+def container_command(command):
+    """The in-container form of a child command (built with container paths): the image's
+    python3, unbuffered, without progress bars (their redraws would flood the log)."""
+    return ["python3", "-u"] + list(command[1:3]) + ["--no-progress"] + list(command[3:])
+
+
+def run_in_container(image, command, dataset_path, results_dir, timeout, options):
+    """Run command in a fresh container of image; return None on success or an error message.
+
+    The command must read the dataset from /data and write results under /results.
+    """
+    import docker
+
+    client = _client(options.client)
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        return f"image {image} not found: build it with `annann-bench build-images`"
+    results = Path(results_dir).resolve()
+    results.mkdir(parents=True, exist_ok=True)
+    volumes = {str(Path(dataset_path).resolve().parent): {"bind": "/data", "mode": "ro"},
+               str(results): {"bind": "/results", "mode": "rw"}}
+    env = {"HOME": "/tmp", "MPLCONFIGDIR": "/tmp/matplotlib", "PYTHONUNBUFFERED": "1"}
+    if options.numba_cache:
+        cache = Path(options.numba_cache).resolve()
+        cache.mkdir(parents=True, exist_ok=True)
+        volumes[str(cache)] = {"bind": "/numba-cache", "mode": "rw"}
+        env["NUMBA_CACHE_DIR"] = "/numba-cache"
+    else:
+        env["NUMBA_CACHE_DIR"] = "/tmp/numba-cache"
+    memory = options.memory or int(psutil.virtual_memory().available)
+    container = client.containers.run(
+        image, command[1:], entrypoint=command[:1], volumes=volumes, environment=env,
+        user=f"{os.getuid()}:{os.getgid()}", network_mode="none", cpuset_cpus=str(options.cpu),
+        mem_limit=memory, detach=True)
+    lines = []
+
+    def stream():
+        for raw in container.logs(stream=True, follow=True):
+            for line in raw.decode(errors="replace").splitlines():
+                lines.append(line)
+                options.log(f"[{container.short_id}] {line}")
+
+    reader = threading.Thread(target=stream, daemon=True)
+    reader.start()
+    try:
+        options.log(f"[{container.short_id}] {image}: cpuset {options.cpu}, memory "
+                    f"{memory}, timeout {timeout} s")
+        try:
+            status = container.wait(timeout=timeout)
+        except Exception:  # the SDK raises a requests timeout or connection error
+            container.kill()
+            return f"timed out after {timeout} s (container killed)"
+        reader.join(timeout=10)
+        code = status.get("StatusCode", 1) if isinstance(status, dict) else int(status)
+        if code == 137 or (isinstance(status, dict) and _oom(container)):
+            return f"killed (exit status {code}; out of memory at {memory} bytes?)"
+        if code != 0:
+            tail = [x for x in lines if x.strip()][-1:] or [f"exit status {code}"]
+            return tail[0]
+        return None
+    finally:
+        container.remove(force=True)
+
+
+def _oom(container):
+    try:
+        container.reload()
+        return bool(container.attrs.get("State", {}).get("OOMKilled"))
+    except Exception:
+        return False
+
+
+def docker_tags(definitions_path):
+    """Every docker_tag in a definitions file, in order of first appearance."""
+    tags = []
+    for metrics in load_config(definitions_path).values():
+        for items in (metrics.values() if isinstance(metrics, dict) else ()):
+            for entry in items or []:
+                tag = entry.get("docker_tag") if isinstance(entry, dict) else None
+                if tag and tag not in tags:
+                    tags.append(tag)
+    return tags
+
+
+def build_images(tags, base_image="ann-benchmarks", buildargs=None, network=None,
+                 context=SOURCE_ROOT, client=None, log=print):
+    """Build the top-level Dockerfile once and tag the image as every tag; return the image id."""
+    if not tags:
+        raise DockerError("no docker_tag to build")
+    if not (Path(context) / "Dockerfile").is_file():
+        raise DockerError(f"{context}: no Dockerfile (build-images needs the annann checkout)")
+    client = _client(client)
+    args = {"BASE_IMAGE": base_image, **(buildargs or {})}
+    image_id = None
+    for chunk in client.api.build(path=str(context), dockerfile="Dockerfile", tag=tags[0],
+                                  buildargs=args, network_mode=network, rm=True, forcerm=True,
+                                  decode=True):
+        if "error" in chunk:
+            raise DockerError(f"docker build failed: {chunk['error'].strip()}")
+        if chunk.get("stream", "").strip():
+            log(chunk["stream"].rstrip())
+        if "aux" in chunk and "ID" in chunk["aux"]:
+            image_id = chunk["aux"]["ID"]
+    image = client.images.get(tags[0])
+    for tag in tags[1:]:
+        image.tag(tag)
+    log(f"built {image.short_id} and tagged it {', '.join(tags)}")
+    return image_id or image.id
