@@ -18,7 +18,7 @@ def empty_heaps(n, capacity, payload_dtype=np.uint8):
     return ids, keys, payload
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def contains_id(ids, row, j):
     """True if id j is already in heap row."""
     for s in range(ids.shape[1]):
@@ -27,7 +27,7 @@ def contains_id(ids, row, j):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def heap_push(ids, keys, payload, row, j, key, value):
     """Insert (j, key, value) into heap row if key beats its worst entry and j is absent.
 

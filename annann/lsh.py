@@ -17,7 +17,7 @@ import math
 import numpy as np
 from numba import njit, prange
 
-from .distance_kernels import sq_l2
+from .distance_kernels import sq_l2_vec
 from .distances import check_metric, normalize_rows
 from .validation import as_float_matrix, as_query_vector, check_k, check_positive_int
 
@@ -87,7 +87,7 @@ def rank_candidates(q, X, cand, count, k):
     """The k nearest of cand[:count] to q: (ids int64, squared distances float32)."""
     d = np.empty(count, dtype=np.float32)
     for i in range(count):
-        d[i] = sq_l2(q, X[cand[i]])
+        d[i] = sq_l2_vec(q, X, cand[i])
     m = min(k, count)
     order = np.argsort(d, kind="mergesort")[:m]
     ids = np.empty(m, dtype=np.int64)
@@ -171,6 +171,7 @@ class LSHTables:
         lo = self.roots[t]
         hi = self.roots[t + 1] if t + 1 < self.n_tables else self.left.shape[0]
         leaf = np.flatnonzero(self.left[lo:hi] < 0) + lo
+        leaf = leaf[np.argsort(self.starts[leaf], kind="stable")]
         return self.orders[t], self.starts[leaf], self.ends[leaf]
 
     def bucket_sizes(self):

@@ -58,7 +58,7 @@ def init_random(X, ids, dists, flags, seed, counts):
             if j == i or contains_id(ids, i, j):
                 continue
             counts[i] += 1
-            heap_push(ids, dists, flags, i, j, sq_l2(X[i], X[j]), 1)
+            heap_push(ids, dists, flags, i, j, sq_l2(X, i, X, j), 1)
 
 
 @njit(cache=True, parallel=True)
@@ -71,7 +71,7 @@ def init_from_buckets(X, order, starts, ends, ids, dists, flags, counts):
             a = order[u]
             for v in range(u + 1, e):
                 b = order[v]
-                d = sq_l2(X[a], X[b])
+                d = sq_l2(X, a, X, b)
                 counts[a] += 1
                 heap_push(ids, dists, flags, a, b, d, 1)
                 heap_push(ids, dists, flags, b, a, d, 1)
@@ -123,13 +123,17 @@ def count_pairs(new_ids, old_ids, lo, hi, out):
         out[i - lo] = nn * (nn - 1) // 2 + nn * no
 
 
-@njit(cache=True, fastmath=True)
-def evaluate_pair(X, sq_norms, ids, dists, a, b, da, db, abandon, triangle, inner_product):
-    """Squared distance of (a, b) if it can improve either heap, else +inf; second value: computed?"""
+@njit(cache=True, fastmath=True, inline="always")
+def evaluate_pair(X, sq_norms, ids, dists, a, b, da, db, abandon, triangle, inner_product,
+                  skip_known):
+    """Squared distance of (a, b) if it can improve either heap, else +inf; second value: computed?
+
+    skip_known: first look a and b up in each other's lists (no distance if both already hold it).
+    """
     if a == b:
         return np.float32(np.inf), 0
     bound = max(dists[a, 0], dists[b, 0])
-    if contains_id(ids, a, b) and contains_id(ids, b, a):
+    if skip_known and contains_id(ids, a, b) and contains_id(ids, b, a):
         return np.float32(np.inf), 0
     if triangle and triangle_excludes(da, db, bound):
         return np.float32(np.inf), 0
@@ -141,7 +145,7 @@ def evaluate_pair(X, sq_norms, ids, dists, a, b, da, db, abandon, triangle, inne
 
 @njit(cache=True, parallel=True)
 def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, up_a,
-               up_b, up_d, abandon, triangle, inner_product, counts):
+               up_b, up_d, abandon, triangle, inner_product, skip_known, counts):
     """Local join of nodes lo..hi-1: write one update slot per candidate pair (a = -1 if useless)."""
     C = new_ids.shape[1]
     Co = old_ids.shape[1]
@@ -158,7 +162,7 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
                 if b < 0:
                     continue
                 d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, new_d[i, y], abandon,
-                                     triangle, inner_product)
+                                     triangle, inner_product, skip_known)
                 computed += c
                 up_a[pos] = a if d < np.inf else -1
                 up_b[pos] = b
@@ -169,7 +173,7 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
                 if b < 0:
                     continue
                 d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, old_d[i, y], abandon,
-                                     triangle, inner_product)
+                                     triangle, inner_product, skip_known)
                 computed += c
                 up_a[pos] = a if d < np.inf else -1
                 up_b[pos] = b
@@ -199,7 +203,7 @@ def apply_updates(ids, dists, flags, up_a, up_b, up_d, total, n_parts, changed):
 
 
 def local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, old_d, n_parts,
-                     abandon, triangle, inner_product, counts):
+                     abandon, triangle, inner_product, skip_known, counts):
     """One pass of local joins over all nodes, chunked to bound the update buffer; returns updates."""
     n = ids.shape[0]
     per_node = np.empty(n, dtype=np.int64)
@@ -218,7 +222,7 @@ def local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, ol
         up_b = np.empty(total, dtype=np.int32)
         up_d = np.empty(total, dtype=np.float32)
         join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, up_a,
-                   up_b, up_d, abandon, triangle, inner_product, counts)
+                   up_b, up_d, abandon, triangle, inner_product, skip_known, counts)
         apply_updates(ids, dists, flags, up_a, up_b, up_d, total, n_parts, changed)
         total_updates += int(changed.sum())
         lo = hi
@@ -226,12 +230,14 @@ def local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, ol
 
 
 def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters=30,
-               max_candidates=None, abandon=True, triangle=False, inner_product=False, n_parts=2,
-               seed=0, callback=None, progress=False):
+               max_candidates=None, abandon=False, triangle=False, inner_product=False,
+               skip_known=False, n_parts=2, seed=0, callback=None, progress=False):
     """Build the approximate K-NN graph of X (float32, C-contiguous, rows already normalised).
 
-    init_tables: an built ``LSHTables`` (LSH initialisation) or None (random initialisation, the
-    KGraph baseline). callback(stats) is called after init (iteration 0) and after every iteration
+    init_tables: a built ``LSHTables`` (LSH initialisation) or None (random initialisation, the
+    KGraph baseline). abandon / triangle / inner_product: the distance pruning switches of
+    ``distance_kernels``; skip_known: look each pair up in both lists before computing it (measured
+    slower than computing, so off). max_candidates: new/old list size (default rho * K). callback(stats) is called after init (iteration 0) and after every iteration
     with a dict holding the heaps and running counters; its own time is excluded from ``seconds``.
     Returns (ids int32 (n, K), squared distances float32 (n, K), stats), rows unsorted (heaps).
     """
@@ -270,7 +276,8 @@ def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters
                           old_ids, old_pr, old_d)
         mark_sampled_old(ids, flags, new_ids)
         updates = local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, old_d,
-                                   n_parts, abandon, triangle, inner_product, counts)
+                                   n_parts, abandon, triangle, inner_product, skip_known,
+                                   counts)
         bar.update(1)
         report(it, updates)
         if updates <= threshold:

@@ -1,0 +1,61 @@
+"""Adapter: the LSH-initialised NN-descent K-NN graph (annann.knn_graph) and its random-init twin."""
+
+from annann.knn_graph import KNNGraphIndex
+
+from ..base.module import BaseANN
+
+_BUILD_KEYS = ("n_neighbors", "lsh_tables", "bucket_size", "rho", "delta", "max_iters",
+               "pool_size", "max_candidates", "early_abandon", "triangle_bound", "inner_product",
+               "max_degree", "prune_alpha", "entry_tables", "n_jobs", "seed")
+
+
+class KnnGraphLSH(BaseANN):
+    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments; query argument: beam."""
+
+    init = "lsh"
+    label = "knngraph-lsh"
+
+    def __init__(self, metric, params=None):
+        params = dict(params or {})
+        unknown = sorted(set(params) - set(_BUILD_KEYS))
+        if unknown:
+            raise ValueError(f"{self.label}: unknown build parameters {unknown}")
+        self.metric = metric
+        self.params = params
+        self.index = KNNGraphIndex(metric=metric, init=self.init, **params)
+        self.beam = 10
+        self.dist_comps = 0
+        self._set_name()
+
+    def _set_name(self):
+        p = self.index
+        lsh = f", T={p.lsh_tables}, b={p.bucket_size}" if self.init == "lsh" else ""
+        self.name = f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}, beam={self.beam})"
+
+    def fit(self, X):
+        self.index.fit(X)
+
+    def set_query_arguments(self, beam):
+        self.beam = int(beam)
+        self.dist_comps = 0
+        self._set_name()
+
+    def query(self, q, n):
+        ids, _ = self.index.search(q, n, beam=self.beam)
+        self.dist_comps += self.index.last_stats["dist_comps"]
+        return ids
+
+    def batch_query(self, X, n):
+        ids, _ = self.index.search_batch(X, n, beam=self.beam)
+        self.dist_comps += self.index.last_stats["dist_comps"]
+        self.res = [row[row >= 0] for row in ids]
+
+    def get_additional(self):
+        return {"dist_comps": self.dist_comps}
+
+
+class KnnGraphRandom(KnnGraphLSH):
+    """knngraph-random: the same NN-descent from a random initial graph (the KGraph baseline)."""
+
+    init = "random"
+    label = "knngraph-random"

@@ -1,0 +1,245 @@
+"""KNNGraphIndex: the public API of the LSH-initialised K-NN graph (seed 003).
+
+fit: variable-length LSH tables (``lsh``) -> initial graph -> NN-descent (``nndescent``) -> search
+graph (``graph_search.prepare_search_graph``). search: hash the query into its LSH buckets for
+entry points, then beam search (``graph_search``). Angular data is unit-normalised first, so the
+Euclidean ranking is the angular one; reported angular distances are 1 - cosine.
+"""
+
+import json
+import time
+import zipfile
+
+import numba
+import numpy as np
+
+from .distances import check_metric, normalize_rows
+from .graph_quality import GraphRecallProbe, graph_recall
+from .graph_search import lsh_beam_search, lsh_beam_search_many, prepare_search_graph
+from .heaps import sorted_rows
+from .lsh import LSHTables
+from .nndescent import nn_descent
+from .atomic import atomic_path
+from .validation import as_float_matrix, as_query_vector, check_k, check_positive_int
+
+INITS = ("lsh", "random")
+
+
+def _check_fraction(value, name, low, high, low_open=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name}: must be a number, got {value!r}")
+    if not np.isfinite(value) or value > high or value < low or (low_open and value == low):
+        side = "(" if low_open else "["
+        raise ValueError(f"{name}: must be in {side}{low}, {high}], got {value}")
+    return float(value)
+
+
+class KNNGraphIndex:
+    """Approximate K-NN graph built by NN-descent from an LSH (or random) start, searchable.
+
+    Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables and
+    bucket_size (the variable-length LSH), rho (sampling rate), delta (stop when updates <
+    delta*N*K), max_iters, pool_size (heap capacity during the build, >= K; KGraph's L - the K
+    nearest of the pool form the graph), max_candidates (per-node new/old candidate lists; default
+    rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
+    max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), n_jobs
+    (build threads), seed.
+
+    The pruning switches are off by default because none paid in results/knngraph/ (100k SIFT):
+    early abandoning saved no time, the triangle bound excluded < 0.1 % of the pairs, the
+    inner-product form was slower; each keeps the graph (checked in tests/test_nndescent.py).
+    """
+
+    def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
+                 bucket_size=32, rho=1.0, delta=0.001, max_iters=30, pool_size=None,
+                 max_candidates=None, early_abandon=False, triangle_bound=False,
+                 inner_product=False, max_degree=None, prune_alpha=1.0, entry_tables=1,
+                 n_jobs=None, seed=0, progress=False):
+        self.metric = check_metric(metric)
+        self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
+        if init not in INITS:
+            raise ValueError(f"init: must be one of {INITS}, got {init!r}")
+        self.init = init
+        self.lsh_tables = check_positive_int(lsh_tables, "lsh_tables")
+        self.bucket_size = check_positive_int(bucket_size, "bucket_size", minimum=2)
+        self.rho = _check_fraction(rho, "rho", 0.0, 1.0)
+        self.delta = _check_fraction(delta, "delta", 0.0, 1.0, low_open=False)
+        self.max_iters = check_positive_int(max_iters, "max_iters", minimum=0)
+        self.pool_size = (max(self.n_neighbors, 20) if pool_size is None
+                          else check_positive_int(pool_size, "pool_size"))
+        if self.pool_size < self.n_neighbors:
+            raise ValueError(f"pool_size={self.pool_size} must be >= n_neighbors={self.n_neighbors}")
+        self.max_candidates = (None if max_candidates is None
+                               else check_positive_int(max_candidates, "max_candidates"))
+        self.early_abandon = bool(early_abandon)
+        self.triangle_bound = bool(triangle_bound)
+        self.inner_product = bool(inner_product)
+        self.max_degree = (2 * self.n_neighbors if max_degree is None
+                           else check_positive_int(max_degree, "max_degree"))
+        self.prune_alpha = _check_fraction(prune_alpha, "prune_alpha", 0.0, 10.0)
+        self.entry_tables = check_positive_int(entry_tables, "entry_tables")
+        if init == "lsh" and self.entry_tables > self.lsh_tables:
+            raise ValueError(f"entry_tables={self.entry_tables} exceeds lsh_tables={self.lsh_tables}")
+        self.n_jobs = None if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
+        self.seed = int(seed)
+        self.progress = bool(progress)
+        self.X = None
+        self.last_stats = {}
+
+    # ---------------------------------------------------------------- build
+    def fit(self, X, callback=None):
+        """Build the K-NN graph of X (n, d) and its search graph. callback: see nndescent.nn_descent."""
+        X = as_float_matrix(X, name="X")
+        n = X.shape[0]
+        if self.n_neighbors >= n:
+            raise ValueError(f"n_neighbors={self.n_neighbors} must be smaller than the number of "
+                             f"points ({n})")
+        if self.metric == "angular":
+            X = normalize_rows(X)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            self._build(callback)
+        finally:
+            numba.set_num_threads(previous)
+        return self
+
+    def _build(self, callback):
+        t0 = time.perf_counter()
+        n_tables = self.lsh_tables if self.init == "lsh" else self.entry_tables
+        self.tables = LSHTables(n_tables, self.bucket_size, self.seed).build(self.X)
+        t_lsh = time.perf_counter() - t0
+        pool = min(self.pool_size, self.X.shape[0] - 1)
+        ids, sq, stats = nn_descent(
+            self.X, pool, self.tables if self.init == "lsh" else None, rho=self.rho,
+            delta=self.delta, max_iters=self.max_iters, max_candidates=self.max_candidates,
+            abandon=self.early_abandon, triangle=self.triangle_bound,
+            inner_product=self.inner_product, n_parts=numba.get_num_threads(), seed=self.seed,
+            callback=callback, progress=self.progress)
+        ids, sq = sorted_rows(ids, sq)
+        self._ids = ids[:, :self.n_neighbors]
+        self._sq = sq[:, :self.n_neighbors]
+        t1 = time.perf_counter()
+        self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
+                                                            self.max_degree, self.prune_alpha)
+        t2 = time.perf_counter()
+        self._init_search_state()
+        self.last_stats = {"lsh_seconds": t_lsh, "graph_seconds": t1 - t0,
+                           "prepare_seconds": t2 - t1, "build_seconds": t2 - t0,
+                           "dist_evals": stats["dist_evals"], "iterations": stats["iterations"],
+                           "history": stats["history"],
+                           "mean_search_degree": float(self.degrees.mean())}
+
+    def _require_fit(self):
+        if self.X is None:
+            raise ValueError("KNNGraphIndex: call fit before using the index")
+
+    def _to_metric(self, sq):
+        return np.sqrt(sq) if self.metric == "euclidean" else sq / np.float32(2.0)
+
+    @property
+    def neighbor_graph(self):
+        """(ids int64 (n, K), distances float32 (n, K)) of the K-NN graph, nearest first, no self."""
+        self._require_fit()
+        return self._ids.astype(np.int64), self._to_metric(self._sq).astype(np.float32)
+
+    def graph_recall(self, n_sample=1000, seed=0):
+        """Recall of the K-NN graph against the exact one on n_sample random nodes (None: all)."""
+        self._require_fit()
+        probe = GraphRecallProbe(self.X, self.n_neighbors, n_sample, "euclidean", seed)
+        return graph_recall(self._ids[probe.nodes], probe.true_ids, self.n_neighbors)
+
+    # ---------------------------------------------------------------- search
+    def _tables_args(self):
+        t = self.tables
+        nt = min(self.entry_tables, t.n_tables)
+        return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt], t.orders)
+
+    def _check_beam(self, beam, k):
+        beam = max(k, 10) if beam is None else check_positive_int(beam, "beam")
+        return max(beam, k)
+
+    def search(self, q, k, beam=None):
+        """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours."""
+        self._require_fit()
+        q = as_query_vector(q, self.X.shape[1])
+        k = check_k(k, self.X.shape[0])
+        beam = self._check_beam(beam, k)
+        if self.metric == "angular":
+            q = normalize_rows(q[None])[0]
+        self._stamp += 1
+        ids, sq, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees,
+                                      *self._tables_args(), k, beam, self._visited, self._stamp,
+                                      self._entry_buf)
+        self.last_stats = {"dist_comps": int(nd)}
+        return ids, self._to_metric(sq)
+
+    def search_batch(self, Q, k, beam=None):
+        """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short."""
+        self._require_fit()
+        Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
+        k = check_k(k, self.X.shape[0])
+        beam = self._check_beam(beam, k)
+        if self.metric == "angular":
+            Q = normalize_rows(Q)
+        ids, sq, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
+                                           *self._tables_args(), k, beam, self._visited,
+                                           self._stamp + 1, self._entry_buf)
+        self._stamp += Q.shape[0] + 1
+        self.last_stats = {"dist_comps": int(nd)}
+        return ids, self._to_metric(sq)
+
+    # ---------------------------------------------------------------- persistence
+    _FORMAT = "annann.KNNGraphIndex/1"
+    _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "rho", "delta",
+               "max_iters", "pool_size", "max_candidates", "early_abandon", "triangle_bound",
+               "inner_product", "max_degree", "prune_alpha", "entry_tables", "n_jobs", "seed")
+    _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees")
+    _TABLE_ARRAYS = ("directions", "orders", "left", "thresholds", "starts", "ends", "roots")
+
+    def _init_search_state(self):
+        self._visited = np.zeros(self.X.shape[0], dtype=np.int64)
+        self._stamp = 0
+        self._entry_buf = np.empty(self.X.shape[0], dtype=np.int64)
+
+    def save(self, path):
+        """Write the fitted index to one .npz file, atomically (temp file + rename)."""
+        self._require_fit()
+        header = {"format": self._FORMAT, "params": {p: getattr(self, p) for p in self._PARAMS}}
+        arrays = {a: getattr(self, a) for a in self._ARRAYS}
+        arrays.update({"table_" + a: getattr(self.tables, a) for a in self._TABLE_ARRAYS})
+        with atomic_path(path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, header=np.array(json.dumps(header)), **arrays)
+
+    @classmethod
+    def load(cls, path):
+        """Read an index written by save; a corrupt or foreign file raises ValueError."""
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                header = json.loads(str(z["header"])) if "header" in z.files else {}
+                data = {k: z[k] for k in z.files if k != "header"}
+        except (OSError, ValueError, zipfile.BadZipFile, KeyError, EOFError) as exc:
+            raise ValueError(f"{path}: not a readable KNNGraphIndex file ({exc})") from exc
+        if not isinstance(header, dict) or header.get("format") != cls._FORMAT:
+            fmt = header.get("format") if isinstance(header, dict) else None
+            raise ValueError(f"{path}: not a KNNGraphIndex file (format {fmt!r})")
+        missing = [a for a in cls._ARRAYS + tuple("table_" + t for t in cls._TABLE_ARRAYS)
+                   if a not in data]
+        if missing:
+            raise ValueError(f"{path}: corrupt KNNGraphIndex file, missing {missing}")
+        self = cls(**header["params"])
+        for a in cls._ARRAYS:
+            setattr(self, a, data[a])
+        n = self.X.shape[0]
+        if self._ids.shape != (n, self.n_neighbors) or self.neighbors.shape[0] != n:
+            raise ValueError(f"{path}: corrupt KNNGraphIndex file, inconsistent shapes")
+        self.tables = LSHTables.__new__(LSHTables)
+        for a in cls._TABLE_ARRAYS:
+            setattr(self.tables, a, data["table_" + a])
+        self.tables.n_tables = int(self.tables.roots.shape[0])
+        self.tables.bucket_size, self.tables.seed = self.bucket_size, self.seed
+        self._init_search_state()
+        return self
