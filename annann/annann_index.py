@@ -7,8 +7,6 @@ Inserts encode and assign new vectors; deletes are the engine's. save/load inclu
 """
 
 import json
-import os
-import shutil
 from dataclasses import asdict, fields
 from pathlib import Path
 
@@ -17,6 +15,7 @@ from .atomic import atomic_path
 from .cluster_index import ClusterIndex
 from .distances import check_metric, normalize_rows
 from .encoder import NumpyEncoder
+from .index_dir import atomic_dir
 from .kmeans import resolve_n_clusters
 from .training import TrainConfig, train_encoder
 from .validation import as_float_matrix
@@ -126,32 +125,13 @@ class AnnannIndex:
     def save(self, path):
         """Write a directory (annann.json, encoder.npz, the engine's clusters/) atomically."""
         index = self._require_fit()
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if path.exists() and not (path / META).is_file():
-            raise ValueError(f"{path}: exists and is not an ANNANN index; refusing to replace")
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        old = path.with_name(f".{path.name}.{os.getpid()}.old")
-        for p in (tmp, old):
-            if p.exists():
-                shutil.rmtree(p)
-        tmp.mkdir()
-        try:
+        with atomic_dir(path, META) as tmp:
             index.save(tmp / "clusters")
             self.encoder.save(tmp / "encoder.npz")
             meta = {"format": FORMAT, "version": VERSION, "metric": self.metric,
                     "train": asdict(self.config), "train_log": self.train_log}
             with atomic_path(tmp / META) as m:
                 m.write_text(json.dumps(meta, default=float))
-            if path.exists():
-                os.replace(path, old)
-            os.replace(tmp, path)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            if old.exists() and not path.exists():
-                os.replace(old, path)
-            raise
-        shutil.rmtree(old, ignore_errors=True)
 
     @classmethod
     def load(cls, path, storage=None, storage_path=None):

@@ -5,6 +5,7 @@ listed files. Every file is checksummed, so a truncated or altered file is refus
 ValueError before any parser (numpy, hnswlib) sees it.
 """
 
+from contextlib import contextmanager
 import hashlib
 import json
 import os
@@ -25,13 +26,17 @@ def file_sha256(path, chunk=1 << 22):
     return h.hexdigest()
 
 
-def write_index_dir(path, meta, writers):
-    """Write ``writers`` ({file name: callable(path)}) and meta.json into a temp dir, then rename.
+@contextmanager
+def atomic_dir(path, marker):
+    """Yield a temp directory beside ``path``; on success swap it in, on error remove it.
 
-    An existing index at ``path`` is replaced only after the new one is complete.
+    An existing directory at ``path`` is replaced only if it holds ``marker`` (it is one of ours),
+    and only after the new one is complete; a failed swap restores it.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and not (path / marker).is_file():
+        raise ValueError(f"{path}: exists and is not an index directory; refusing to replace")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     old = path.with_name(f".{path.name}.{os.getpid()}.old")
     for p in (tmp, old):
@@ -39,15 +44,8 @@ def write_index_dir(path, meta, writers):
             shutil.rmtree(p)
     tmp.mkdir()
     try:
-        files = {}
-        for name, write in writers.items():
-            write(tmp / name)
-            files[name] = {"bytes": os.path.getsize(tmp / name), "sha256": file_sha256(tmp / name)}
-        with open(tmp / META, "w") as f:
-            json.dump({**meta, "files": files}, f, indent=1, sort_keys=True)
+        yield tmp
         if path.exists():
-            if not (path / META).is_file():
-                raise ValueError(f"{path}: exists and is not an index directory; refusing to replace")
             os.replace(path, old)
         os.replace(tmp, path)
     except BaseException:
@@ -56,6 +54,20 @@ def write_index_dir(path, meta, writers):
             os.replace(old, path)
         raise
     shutil.rmtree(old, ignore_errors=True)
+
+
+def write_index_dir(path, meta, writers):
+    """Write ``writers`` ({file name: callable(path)}) and meta.json into a temp dir, then rename.
+
+    An existing index at ``path`` is replaced only after the new one is complete.
+    """
+    with atomic_dir(path, META) as tmp:
+        files = {}
+        for name, write in writers.items():
+            write(tmp / name)
+            files[name] = {"bytes": os.path.getsize(tmp / name), "sha256": file_sha256(tmp / name)}
+        with open(tmp / META, "w") as f:
+            json.dump({**meta, "files": files}, f, indent=1, sort_keys=True)
 
 
 def read_index_meta(path, fmt, version):
