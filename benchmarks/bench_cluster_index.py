@@ -26,7 +26,9 @@ from annann.cluster_index import ClusterIndex
 from annann.evaluation import knn_recall
 from annann.groundtruth import exact_knn
 
-DEFAULT_DATA = "/work/shared/data/fg-sift-128-euclidean.hdf5"
+# ../shared/data beside the repository root, as the tests use it
+DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
+                   / "fg-sift-128-euclidean.hdf5")
 K = 10
 
 
