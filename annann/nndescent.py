@@ -143,42 +143,48 @@ def evaluate_pair(X, sq_norms, ids, dists, a, b, da, db, abandon, triangle, inne
     return d, 1
 
 
+@njit(cache=True)
+def join_with(X, sq_norms, ids, dists, a, da, cand_ids, cand_d, i, start, pos, up_a, up_b, up_d,
+              abandon, triangle, inner_product, skip_known):
+    """Pair a with candidates cand_ids[i, start:] of node i, writing update slots from pos on.
+
+    Returns (next slot, distances computed).
+    """
+    computed = 0
+    for y in range(start, cand_ids.shape[1]):
+        b = cand_ids[i, y]
+        if b < 0:
+            continue
+        d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, cand_d[i, y], abandon, triangle,
+                             inner_product, skip_known)
+        computed += c
+        up_a[pos] = a if d < np.inf else -1
+        up_b[pos] = b
+        up_d[pos] = d
+        pos += 1
+    return pos, computed
+
+
 @njit(cache=True, parallel=True)
 def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, up_a,
                up_b, up_d, abandon, triangle, inner_product, skip_known, counts):
-    """Local join of nodes lo..hi-1: write one update slot per candidate pair (a = -1 if useless)."""
-    C = new_ids.shape[1]
-    Co = old_ids.shape[1]
+    """Local join of nodes lo..hi-1: write one update slot per candidate pair (a = -1 if useless).
+
+    Each new candidate meets the later new ones and every old one; old-old pairs never meet.
+    """
     for i in prange(lo, hi):
         pos = offsets[i - lo]
         computed = 0
-        for x in range(C):
+        for x in range(new_ids.shape[1]):
             a = new_ids[i, x]
             if a < 0:
                 continue
             da = new_d[i, x]
-            for y in range(x + 1, C):
-                b = new_ids[i, y]
-                if b < 0:
-                    continue
-                d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, new_d[i, y], abandon,
-                                     triangle, inner_product, skip_known)
-                computed += c
-                up_a[pos] = a if d < np.inf else -1
-                up_b[pos] = b
-                up_d[pos] = d
-                pos += 1
-            for y in range(Co):
-                b = old_ids[i, y]
-                if b < 0:
-                    continue
-                d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, old_d[i, y], abandon,
-                                     triangle, inner_product, skip_known)
-                computed += c
-                up_a[pos] = a if d < np.inf else -1
-                up_b[pos] = b
-                up_d[pos] = d
-                pos += 1
+            pos, c_new = join_with(X, sq_norms, ids, dists, a, da, new_ids, new_d, i, x + 1, pos,
+                                   up_a, up_b, up_d, abandon, triangle, inner_product, skip_known)
+            pos, c_old = join_with(X, sq_norms, ids, dists, a, da, old_ids, old_d, i, 0, pos,
+                                   up_a, up_b, up_d, abandon, triangle, inner_product, skip_known)
+            computed += c_new + c_old
         counts[i] += computed
 
 
