@@ -23,6 +23,7 @@ def _stem(dataset, count, batch):
 
 
 def cmd_run(a):
+    """Benchmark the selected definitions on a dataset (locally or in containers)."""
     from .runner import run_benchmark
 
     docker = None
@@ -54,6 +55,7 @@ def _table(a):
 
 
 def cmd_plot(a):
+    """Write the recall/QPS and build plots plus CSV and Markdown tables of a dataset."""
     from .export import write_csv, write_markdown
     from .plot import plot_build, plot_recall_qps
 
@@ -69,6 +71,7 @@ def cmd_plot(a):
 
 
 def cmd_export(a):
+    """Write and print the CSV and Markdown tables of a dataset's results."""
     from .export import markdown, write_csv, write_markdown
 
     dataset, table = _table(a)
@@ -81,6 +84,7 @@ def cmd_export(a):
 
 
 def cmd_datasets(a):
+    """List the datasets found locally and those downloadable by name."""
     found = set(available_datasets(a.data_dir))
     for name in sorted(found | set(DATASETS)):
         where = "available" if name in found else "downloadable"
@@ -89,6 +93,7 @@ def cmd_datasets(a):
 
 
 def cmd_download(a):
+    """Download a registered dataset (resumable) and print its path."""
     from .runner import resolve_dataset
 
     path, *_ = resolve_dataset(a.name, a.data_dir or "data")
@@ -97,6 +102,7 @@ def cmd_download(a):
 
 
 def cmd_convert(a):
+    """Convert texmex or idx files to the HDF5 layout, or write a synthetic dataset."""
     from annann import convert, synthetic
 
     if a.format == "texmex":
@@ -111,6 +117,7 @@ def cmd_convert(a):
 
 
 def cmd_stream(a):
+    """Run a streaming runbook for each algorithm, then plot and tabulate the results."""
     import dataclasses
     import shlex
 
@@ -148,6 +155,7 @@ def cmd_stream(a):
 
 
 def cmd_install_plugin(a):
+    """Install (or uninstall) our algorithms into an ann-benchmarks checkout."""
     from .install import install_plugin, plan, plugin_folders, uninstall_plugin
 
     root = Path(a.path) / "ann_benchmarks" / "algorithms"
@@ -164,7 +172,15 @@ def cmd_install_plugin(a):
     return 0
 
 
+def cmd_build_graph(a):
+    """Build a K-NN graph on a Dask cluster (annann.graph_build_cli)."""
+    from annann.graph_build_cli import run
+
+    return run(a)
+
+
 def cmd_build_images(a):
+    """Build the Dockerfile once, tagged as every docker_tag of the definitions."""
     from .docker_runner import build_images, docker_tags
 
     buildargs = dict(kv.split("=", 1) for kv in a.build_arg or [])
@@ -173,7 +189,19 @@ def cmd_build_images(a):
     return 0
 
 
+def cmd_reproduce(a):
+    """Regenerate the published results (all algorithms and peers, same runner) and plots."""
+    from .reproduce import reproduce
+
+    status = reproduce(a.only, a.data_dir, a.results_dir, a.force, progress=not a.quiet,
+                       definitions=a.definitions or default_definitions_path())
+    for name, state in status.items():
+        print(f"{name:36s} {state}")
+    return 0 if all(s == "ok" for s in status.values()) else 1
+
+
 def build_parser():
+    """The argparse parser of every annann-bench subcommand."""
     parser = argparse.ArgumentParser(prog="annann-bench", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -196,6 +224,17 @@ def build_parser():
     p.add_argument("--memory", default=None,
                    help="docker: memory limit, e.g. 8g (default: the memory available now)")
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("reproduce", help="regenerate the published results: every algorithm and "
+                                         "peer on each dataset, with plots (resumable)")
+    p.add_argument("--only", choices=("small", "large", "all"), default="all",
+                   help="small: the 10k-60k sets (minutes); large: 1M SIFT (under an hour)")
+    p.add_argument("--data-dir", default="data", help="datasets and derived files (default ./data)")
+    p.add_argument("--results-dir", default="results", help="results root (default ./results)")
+    p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
+    p.add_argument("--force", action="store_true", help="re-run definitions that have results")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
 
     p = sub.add_parser("install-plugin", help="install our algorithms into an ann-benchmarks "
                                               "checkout (module.py, config.yml, Dockerfile)")
@@ -265,10 +304,17 @@ def build_parser():
     p.add_argument("--dim", type=int, default=32, help="synthetic: dimension")
     p.add_argument("--seed", type=int, default=0, help="synthetic: seed")
     p.set_defaults(func=cmd_convert)
+
+    p = sub.add_parser("build-graph", help="K-NN graph of a vector file on a Dask cluster, out of "
+                                           "core (needs the dist extra)")
+    from annann.graph_build_cli import add_arguments
+    add_arguments(p)
+    p.set_defaults(func=cmd_build_graph)
     return parser
 
 
 def main(argv=None):
+    """Entry point: run a subcommand; returns its exit status (2 on a reported error)."""
     parser = build_parser()
     a = parser.parse_args(argv)
     if a.command == "convert" and a.format != "synthetic" and len(a.inputs) != 2:

@@ -30,6 +30,7 @@ class Definition:
     arguments: list
     query_argument_groups: list
     disabled: bool
+    run_group: str = ""
 
 
 def expand(args):
@@ -115,7 +116,8 @@ def definitions_for_entry(name, entry, dimension, metric, count):
             out.append(Definition(
                 algorithm=name, constructor=entry["constructor"], module=entry["module"],
                 docker_tag=entry["docker_tag"], arguments=substitute(full, variables),
-                query_argument_groups=query_sets, disabled=bool(entry.get("disabled", False))))
+                query_argument_groups=query_sets, disabled=bool(entry.get("disabled", False)),
+                run_group=str(group_name)))
     return out
 
 

@@ -11,6 +11,7 @@ COLUMNS = ("algo", "name", "k-nn", "epsilon", "qps", "speedup", "p50", "p95", "p
 
 
 def write_csv(table, out):
+    """Write every result row (and whether it is Pareto-optimal) as CSV, atomically."""
     buf = io.StringIO()
     w = csv.writer(buf)
     w.writerow(COLUMNS + ("pareto",))
@@ -21,6 +22,7 @@ def write_csv(table, out):
 
 
 def markdown(table, header=""):
+    """Markdown table of each algorithm's Pareto points, under an optional header."""
     lines = [header, ""] if header else []
     lines.append("| algorithm | parameters | recall | QPS | speedup vs brute force | p99 ms | build s "
                  "| index MB | dist comps |")
@@ -34,6 +36,7 @@ def markdown(table, header=""):
 
 
 def write_markdown(table, out, header=""):
+    """Write markdown(table, header) to out atomically; returns the path."""
     return _write(out, markdown(table, header))
 
 

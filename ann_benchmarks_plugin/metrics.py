@@ -47,6 +47,7 @@ class MetricTable:
     rows: list
 
     def algorithms(self):
+        """Sorted names of the algorithms present in the table."""
         return sorted({r["algo"] for r in self.rows})
 
     def pareto(self, algo, x="k-nn", y="qps"):

@@ -25,6 +25,7 @@ def result_filename(arguments, query_arguments):
 
 
 def result_path(results_dir, dataset, count, definition, query_arguments, batch=False):
+    """Where the harness keeps the result of one definition and query arguments."""
     folder = definition.algorithm + ("-batch" if batch else "")
     return (Path(results_dir) / dataset / str(count) / folder
             / result_filename(definition.arguments, query_arguments))

@@ -122,6 +122,7 @@ def run_definition(definition, dataset, count, runs, batch, results_dir, progres
 
 
 def main(argv=None):
+    """Command line of the per-definition child process; returns the exit status."""
     p = argparse.ArgumentParser(description="Run one algorithm definition (used by annann-bench run).")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-dir", default=None)

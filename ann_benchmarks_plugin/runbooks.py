@@ -30,11 +30,14 @@ class RunbookError(ValueError):
 
 @dataclass
 class Runbook:
+    """A validated runbook: its name, the order of the train rows and the steps."""
+
     name: str
     order: dict
     steps: list
 
     def to_yaml(self):
+        """The runbook as YAML text, readable by load_runbook."""
         return yaml.safe_dump({"name": self.name, "order": self.order, "steps": self.steps},
                               sort_keys=False, default_flow_style=None)
 

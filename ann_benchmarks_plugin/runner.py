@@ -28,6 +28,7 @@ class RunReport:
 
     @property
     def ok(self):
+        """True when no definition failed."""
         return not self.failed
 
 
@@ -47,9 +48,20 @@ def resolve_dataset(name, data_dir=None, download=True):
 
 
 def select_definitions(definitions_path, metric, dimension, count, algorithms=None,
-                       run_disabled=False, max_n=None):
-    """Definitions for this metric, filtered by algorithm names (unknown names are an error)."""
+                       run_disabled=False, max_n=None, run_groups=None):
+    """Definitions for this metric, filtered by algorithm names (unknown names are an error).
+
+    run_groups: optional {algorithm: [run group names]} keeping only those groups of the
+    algorithms it names (a name no definition has is an error).
+    """
     defs = get_definitions(definitions_path, dimension, "float", metric, count)
+    for algo, groups in (run_groups or {}).items():
+        have = {d.run_group for d in defs if d.algorithm == algo}
+        missing = sorted(set(groups) - have)
+        if missing:
+            raise DefinitionError(f"{algo}: no run group {', '.join(missing)} for {metric} data "
+                                  f"(has: {', '.join(sorted(have)) or 'none'})")
+        defs = [d for d in defs if d.algorithm != algo or d.run_group in groups]
     if algorithms:
         known = set(algorithm_names(definitions_path))
         unknown = [a for a in algorithms if a not in known]
@@ -92,7 +104,8 @@ def _run_local(cmd, timeout, capture):
 
 def run_benchmark(dataset, algorithms=None, count=10, runs=5, batch=False, force=False,
                   definitions_path="algos.yaml", max_n=None, data_dir=None, results_dir="results",
-                  timeout=7200, run_disabled=False, progress=True, capture=False, docker=None):
+                  timeout=7200, run_disabled=False, progress=True, capture=False, docker=None,
+                  run_groups=None):
     """Benchmark the selected definitions on a dataset; return a RunReport.
 
     With ``docker`` (a docker_runner.DockerOptions) each definition runs in a fresh container of
@@ -103,7 +116,7 @@ def run_benchmark(dataset, algorithms=None, count=10, runs=5, batch=False, force
         raise ValueError(f"--count {count} is larger than the train set of {dataset} ({n_train})")
     name = dataset_name(path)
     defs = select_definitions(definitions_path, metric, dimension, count, algorithms,
-                              run_disabled, max_n)
+                              run_disabled, max_n, run_groups)
     report = RunReport()
     bar = tqdm(defs, desc=f"{name} k={count}", unit="def", disable=not progress)
     for d in bar:

@@ -11,18 +11,23 @@ from annann.cluster_index import ClusterIndex
 
 
 class StreamAlgorithm:
+    """Interface of an algorithm under a streaming workload."""
+
     name = "stream"
 
     def insert(self, X, ids):
+        """Add the rows X under the external ids."""
         raise NotImplementedError
 
     def delete(self, ids):
+        """Remove the vectors with these ids."""
         raise NotImplementedError
 
     def prepare_search(self):
         """Called before each search step (the static variants rebuild here)."""
 
     def query(self, q, k):
+        """Ids of the k approximate nearest active vectors to q."""
         raise NotImplementedError
 
 
@@ -39,16 +44,20 @@ class HnswlibStream(StreamAlgorithm):
         self.name = "hnswlib"
 
     def insert(self, X, ids):
+        """Add X under ids, reusing the slots of deleted elements."""
         self.index.add_items(X, ids, replace_deleted=True)
 
     def delete(self, ids):
+        """Mark the ids deleted (hnswlib never removes them from the graph)."""
         for i in ids.tolist():  # hnswlib marks deletions one id per call
             self.index.mark_deleted(i)
 
     def prepare_search(self):
+        """Search on one thread, as every timed query does."""
         self.index.set_num_threads(1)
 
     def query(self, q, k):
+        """Ids of the k approximate nearest active vectors to q."""
         return self.index.knn_query(q[None, :], k=k)[0][0]
 
 
@@ -70,6 +79,7 @@ class ClusterStream(StreamAlgorithm):
         return cls(metric=self.metric, n_clusters=self.n_clusters, seed=self.seed, **self.kwargs)
 
     def insert(self, X, ids):
+        """Fit the index on the first batch, add later batches to it."""
         if self.index is None:
             self.index = self._new_index()
             self.index.fit(X, ids=ids)
@@ -77,9 +87,11 @@ class ClusterStream(StreamAlgorithm):
             self.index.add(X, ids)
 
     def delete(self, ids):
+        """Remove the ids from their clusters."""
         self.index.remove(ids)
 
     def query(self, q, k):
+        """Ids of the k nearest among the C scanned clusters."""
         return self.index.search(q, k, C=self.C)[0]
 
 
@@ -97,14 +109,17 @@ class Rebuild(StreamAlgorithm):
         self.name = label
 
     def insert(self, X, ids):
+        """Mark the ids active; the index is rebuilt before the next search."""
         self.active[ids] = True
         self.dirty = True
 
     def delete(self, ids):
+        """Mark the ids inactive; the index is rebuilt before the next search."""
         self.active[ids] = False
         self.dirty = True
 
     def prepare_search(self):
+        """Rebuild the inner algorithm over the active set if it changed."""
         if self.dirty:
             ids = np.flatnonzero(self.active)
             self.inner = self.make()
@@ -113,4 +128,5 @@ class Rebuild(StreamAlgorithm):
             self.dirty = False
 
     def query(self, q, k):
+        """Ids of the k approximate nearest active vectors to q (inner index)."""
         return self.inner.query(q, k)

@@ -11,6 +11,7 @@ from annann.atomic import atomic_path  # noqa: E402
 
 
 def plot_stream(docs, out, title):
+    """Plot recall at each search step for every algorithm to a PNG at out."""
     fig, ax = plt.subplots(figsize=(8, 5))
     for doc in docs:
         searches = [s for s in doc["steps"] if s["op"] == "search"]
@@ -31,6 +32,7 @@ def plot_stream(docs, out, title):
 
 
 def stream_table(docs):
+    """Markdown table of the algorithms' streaming summaries, best score first."""
     lines = ["| algorithm | score (mean recall@10) | min recall | mean QPS | insert s | delete s "
              "| rebuild s |", "|---|---|---|---|---|---|---|"]
     for doc in sorted(docs, key=lambda d: -d["summary"]["score"]):

@@ -114,5 +114,6 @@ def save_stream_result(results_dir, dataset, runbook, algo_name, steps, summary,
 
 
 def load_stream_results(results_dir, dataset_name, runbook_name):
+    """The saved per-algorithm JSON documents of one dataset and runbook."""
     folder = Path(results_dir) / "streaming" / dataset_name / runbook_name
     return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]

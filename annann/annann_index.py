@@ -70,6 +70,8 @@ class AnnannIndex:
         return self.encoder.transform(X)
 
     def fit(self, X, ids=None):
+        """Train the encoder on X (in a child process), then build the cluster index in the code
+        space; returns self."""
         X = as_float_matrix(X, name="X")
         cfg = TrainConfig(**asdict(self.config))
         if cfg.dec:
@@ -87,35 +89,45 @@ class AnnannIndex:
         return self.index
 
     def search(self, q, k, C=10):
+        """(ids, distances) of the k nearest among the C scanned clusters."""
         return self._require_fit().search(q, k, C)
 
     def search_batch(self, Q, k, C=10):
+        """(ids (m, k), distances (m, k)) for every row of Q, padded with -1 / inf."""
         return self._require_fit().search_batch(Q, k, C)
 
     def add(self, X, ids):
+        """Encode and insert vectors with new ids (no retraining, no rebuild)."""
         self._require_fit().add(X, ids)
 
     def remove(self, ids):
+        """Delete ids (unknown ids raise before anything changes)."""
         self._require_fit().remove(ids)
 
     def update(self, X, ids):
+        """Replace the vectors of existing ids, re-encoded and re-assigned."""
         self._require_fit().update(X, ids)
 
     @property
     def last_stats(self):
+        """Candidates and distance computations of the last search."""
         return {} if self.index is None else self.index.last_stats
 
     @property
     def size(self):
+        """Number of vectors in the index (0 before fit)."""
         return 0 if self.index is None else self.index.size
 
     def cluster_sizes(self):
+        """Number of vectors in each cluster."""
         return self._require_fit().cluster_sizes()
 
     def imbalance(self):
+        """Cluster size balance statistics (see ClusterIndex.imbalance)."""
         return self._require_fit().imbalance()
 
     def memory_bytes(self):
+        """The engine's memory_bytes plus the encoder's weights."""
         out = dict(self._require_fit().memory_bytes())
         out["encoder"] = self.encoder.nbytes()
         out["total"] += out["encoder"]
@@ -135,6 +147,8 @@ class AnnannIndex:
 
     @classmethod
     def load(cls, path, storage=None, storage_path=None):
+        """Load an index written by save (encoder included); ValueError for a foreign, corrupt or
+        mismatched directory."""
         path = Path(path)
         try:
             meta = json.loads((path / META).read_text())

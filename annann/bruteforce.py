@@ -15,6 +15,7 @@ class BruteForceIndex:
         self.data = None
 
     def fit(self, X):
+        """Keep X (unit-normalised for angular) and its squared norms; returns self."""
         X = as_float_matrix(X, name="X")
         self._raw = X
         self.data = normalize_rows(X) if self.metric == "angular" else X

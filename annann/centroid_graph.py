@@ -40,6 +40,7 @@ class CentroidGraph:
         return labels.astype(np.int64, copy=False)
 
     def save(self, path):
+        """Write the hnswlib index to path."""
         self.index.save_index(str(path))
 
     @classmethod

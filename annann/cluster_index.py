@@ -83,6 +83,7 @@ class ClusterIndex:
 
     @property
     def size(self):
+        """Number of vectors in the index (0 before fit)."""
         return 0 if self._store is None else self._store.size
 
     # ---- build -------------------------------------------------------------------------------
@@ -215,6 +216,7 @@ class ClusterIndex:
 
     # ---- introspection -----------------------------------------------------------------------
     def cluster_sizes(self):
+        """Number of vectors in each cluster (a copy)."""
         self._require_fit()
         return self._store.counts.copy()
 

@@ -165,6 +165,7 @@ class ClusterStore:
     # ---- queries about the content -----------------------------------------------------------
     @property
     def size(self):
+        """Number of stored vectors."""
         return int(self._keys.shape[0])
 
     def contains(self, ids):

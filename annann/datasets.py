@@ -54,10 +54,12 @@ class Dataset:
 
     @property
     def dimension(self):
+        """Number of columns of the vectors."""
         return int(self.train.shape[1])
 
     @property
     def point_type(self):
+        """The file's point_type attribute ("float" if absent)."""
         return self.attrs.get("point_type", "float")
 
 

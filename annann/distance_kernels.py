@@ -77,6 +77,23 @@ def triangle_excludes(d_ia, d_ib, bound):
 
 
 @njit(cache=True, fastmath=True, inline="always")
+def sq_l2_four(B, a, b0, b1, b2, b3):
+    """Squared distances from row a of B to rows b0..b3: one pass over a serves four pairs."""
+    s0 = s1 = s2 = s3 = np.float32(0.0)
+    for i in range(B.shape[1]):
+        x = B[a, i]
+        t0 = x - B[b0, i]
+        t1 = x - B[b1, i]
+        t2 = x - B[b2, i]
+        t3 = x - B[b3, i]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+    return s0, s1, s2, s3
+
+
+@njit(cache=True, fastmath=True, inline="always")
 def pair_sq_l2(X, sq_norms, a, b, bound, abandon, inner_product):
     """Squared distance between rows a and b of X under the chosen kernel."""
     if inner_product:

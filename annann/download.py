@@ -21,6 +21,7 @@ class DownloadError(RuntimeError):
 
 
 def dataset_url(name):
+    """Download URL of a dataset name (base URL from ANNANN_DATASET_URL if set)."""
     from .datasets import DEFAULT_BASE_URL, URL_ENV
 
     return f"{os.environ.get(URL_ENV, DEFAULT_BASE_URL).rstrip('/')}/{name}.hdf5"

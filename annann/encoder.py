@@ -70,10 +70,12 @@ class NumpyEncoder:
 
     @property
     def input_dim(self):
+        """Dimension of the input vectors."""
         return self.mean.shape[0]
 
     @property
     def code_dim(self):
+        """Dimension of the codes."""
         return self.weights[-1].shape[1]
 
     def transform(self, X):
@@ -89,6 +91,7 @@ class NumpyEncoder:
     __call__ = transform
 
     def nbytes(self):
+        """Bytes held by the parameters."""
         return int(self.mean.nbytes + self.scale.nbytes + sum(W.nbytes for W in self.weights)
                    + sum(b.nbytes for b in self.biases))
 
@@ -103,6 +106,7 @@ class NumpyEncoder:
 
     @classmethod
     def from_state(cls, state, source="state"):
+        """Rebuild an encoder from a state() dict; ValueError if it is not one."""
         if "format" not in state or str(np.asarray(state["format"])) != FORMAT:
             raise ValueError(f"{source}: not an annann encoder (format marker {FORMAT!r} missing)")
         try:
@@ -120,6 +124,7 @@ class NumpyEncoder:
 
     @classmethod
     def load(cls, path):
+        """Read an encoder written by save; ValueError for a foreign or corrupt file."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 state = {key: data[key] for key in data.files}

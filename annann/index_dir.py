@@ -16,6 +16,7 @@ META = "meta.json"
 
 
 def file_sha256(path, chunk=1 << 22):
+    """Hex SHA-256 of a file, read in chunks."""
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while True:

@@ -40,8 +40,9 @@ class KNNGraphIndex:
     Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables and
     bucket_size (the variable-length LSH), rho (sampling rate), delta (stop when updates <
     delta*N*K), max_iters, pool_size (heap capacity during the build, >= K; KGraph's L - the K
-    nearest of the pool form the graph), max_candidates (per-node new/old candidate lists; default
-    rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
+    nearest of the pool form the graph; default max(20, 1.25 K): at 1M SIFT with K=20 a pool of
+    20 stalls at graph recall 0.92, 25 passes 0.95 - results/knngraph/), max_candidates
+    (per-node new/old candidate lists; default rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
     max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), n_jobs
     (build threads), seed.
 
@@ -65,7 +66,7 @@ class KNNGraphIndex:
         self.rho = _check_fraction(rho, "rho", 0.0, 1.0)
         self.delta = _check_fraction(delta, "delta", 0.0, 1.0, low_open=False)
         self.max_iters = check_positive_int(max_iters, "max_iters", minimum=0)
-        self.pool_size = (max(self.n_neighbors, 20) if pool_size is None
+        self.pool_size = (max(20, -(-5 * self.n_neighbors // 4)) if pool_size is None
                           else check_positive_int(pool_size, "pool_size"))
         if self.pool_size < self.n_neighbors:
             raise ValueError(f"pool_size={self.pool_size} must be >= n_neighbors={self.n_neighbors}")

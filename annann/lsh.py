@@ -24,19 +24,44 @@ from .validation import as_float_matrix, as_query_vector, check_k, check_positiv
 
 @njit(cache=True, parallel=True)
 def split_segments(order, proj, depth, starts, ends, thresholds):
-    """Sort each segment order[s:e] by proj[:, depth]; store the median cut value per segment."""
+    """Median-split each segment order[s:e] by proj[:, depth]; store the cut value per segment.
+
+    The lower half (by projection) moves to order[s:mid], the upper half to order[mid:e], each
+    keeping its relative order; a selection (np.partition) finds the median, so a level costs
+    linear time rather than a sort. Ties at the median fill the lower half first.
+    """
     for g in prange(starts.shape[0]):
         s = starts[g]
         e = ends[g]
+        m = e - s
+        mid = m // 2
         seg = order[s:e].copy()
-        vals = np.empty(e - s, dtype=np.float32)
-        for i in range(e - s):
+        vals = np.empty(m, dtype=np.float32)
+        for i in range(m):
             vals[i] = proj[seg[i], depth]
-        perm = np.argsort(vals, kind="mergesort")
-        for i in range(e - s):
-            order[s + i] = seg[perm[i]]
-        mid = (e - s) // 2
-        thresholds[g] = 0.5 * (vals[perm[mid - 1]] + vals[perm[mid]])
+        med = np.partition(vals, mid - 1)[mid - 1]
+        below = 0
+        for i in range(m):
+            if vals[i] < med:
+                below += 1
+        ties_left = mid - below
+        lo = s
+        hi = s + mid
+        lower_max = -np.inf
+        upper_min = np.inf
+        for i in range(m):
+            v = vals[i]
+            if v < med or (v == med and ties_left > 0):
+                if v == med:
+                    ties_left -= 1
+                order[lo] = seg[i]
+                lo += 1
+                lower_max = max(lower_max, v)
+            else:
+                order[hi] = seg[i]
+                hi += 1
+                upper_min = min(upper_min, v)
+        thresholds[g] = 0.5 * (lower_max + upper_min)
 
 
 @njit(cache=True)
@@ -195,6 +220,7 @@ class LSHIndex:
         self.X = None
 
     def fit(self, X):
+        """Hash the rows of X into the LSH tables; returns self."""
         X = as_float_matrix(X, name="X")
         if self.metric == "angular":
             X = normalize_rows(X)

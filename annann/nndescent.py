@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .distance_kernels import pair_sq_l2, sq_l2, triangle_excludes
+from .distance_kernels import pair_sq_l2, sq_l2, sq_l2_four, triangle_excludes
 from .heaps import contains_id, count_filled, empty_heaps, heap_push
 
 PAIR_BUDGET = 1 << 22  # local-join pairs buffered between two update passes
@@ -77,31 +77,43 @@ def init_from_buckets(X, order, starts, ends, ids, dists, flags, counts):
                 heap_push(ids, dists, flags, b, a, d, 1)
 
 
+@njit(cache=True, inline="always")
+def push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, row, j, pr, d, is_new):
+    """Offer j to row's new or old candidate heap (whichever its flag names)."""
+    if is_new:
+        heap_push(new_ids, new_pr, new_d, row, j, pr, d)
+    else:
+        heap_push(old_ids, old_pr, old_d, row, j, pr, d)
+
+
 @njit(cache=True, parallel=True)
 def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, old_ids, old_pr,
                       old_d):
-    """Build new/old candidate lists (forward + reverse neighbours), sampled by random priority."""
+    """Build new/old candidate lists (forward + reverse neighbours), sampled by random priority.
+
+    Forward neighbours first, one pass over each thread's own rows; then each thread scans all
+    edges and offers the reverse ones landing in its rows. A heap keeps the lowest priorities
+    whatever the push order, so the lists do not depend on the thread count.
+    """
     n, K = ids.shape
+    pr = np.empty((n, K), dtype=np.float32)
+    for i in prange(n):
+        for s in range(K):
+            j = ids[i, s]
+            if j < 0:
+                continue
+            pr[i, s] = random_priority(min(i, j), max(i, j), salt)
+            push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, i, j, pr[i, s],
+                           dists[i, s], flags[i, s])
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
         for i in range(n):
             for s in range(K):
                 j = ids[i, s]
-                if j < 0:
-                    continue
-                pr = random_priority(min(i, j), max(i, j), salt)
-                d = dists[i, s]
-                if flags[i, s]:
-                    if lo <= i < hi:
-                        heap_push(new_ids, new_pr, new_d, i, j, pr, d)
-                    if lo <= j < hi:
-                        heap_push(new_ids, new_pr, new_d, j, i, pr, d)
-                else:
-                    if lo <= i < hi:
-                        heap_push(old_ids, old_pr, old_d, i, j, pr, d)
-                    if lo <= j < hi:
-                        heap_push(old_ids, old_pr, old_d, j, i, pr, d)
+                if lo <= j < hi:
+                    push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, j, i, pr[i, s],
+                                   dists[i, s], flags[i, s])
 
 
 @njit(cache=True, parallel=True)
@@ -123,88 +135,134 @@ def count_pairs(new_ids, old_ids, lo, hi, out):
         out[i - lo] = nn * (nn - 1) // 2 + nn * no
 
 
-@njit(cache=True, fastmath=True, inline="always")
-def evaluate_pair(X, sq_norms, ids, dists, a, b, da, db, abandon, triangle, inner_product,
-                  skip_known):
-    """Squared distance of (a, b) if it can improve either heap, else +inf; second value: computed?
-
-    skip_known: first look a and b up in each other's lists (no distance if both already hold it).
-    """
-    if a == b:
-        return np.float32(np.inf), 0
-    bound = max(dists[a, 0], dists[b, 0])
-    if skip_known and contains_id(ids, a, b) and contains_id(ids, b, a):
-        return np.float32(np.inf), 0
-    if triangle and triangle_excludes(da, db, bound):
-        return np.float32(np.inf), 0
-    d = pair_sq_l2(X, sq_norms, a, b, bound, abandon, inner_product)
-    if d >= bound:
-        return np.float32(np.inf), 1
-    return d, 1
+JOIN_BLOCK = 64  # nodes per parallel task of the local join (one gather buffer per task)
 
 
 @njit(cache=True)
-def join_with(X, sq_norms, ids, dists, a, da, cand_ids, cand_d, i, start, pos, up_a, up_b, up_d,
-              abandon, triangle, inner_product, skip_known):
-    """Pair a with candidates cand_ids[i, start:] of node i, writing update slots from pos on.
+def gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i, rows, cid, cd, thr,
+                      norms):
+    """Copy node i's new then old candidates' rows into rows[:m]; returns (m, number new).
 
-    Returns (next slot, distances computed).
+    Alongside: ids (cid), distances to i (cd), current K-th distances (thr), squared norms.
+    Gathering puts the pairs of one local join in a few contiguous kilobytes of cache.
     """
-    computed = 0
-    for y in range(start, cand_ids.shape[1]):
-        b = cand_ids[i, y]
-        if b < 0:
-            continue
-        d, c = evaluate_pair(X, sq_norms, ids, dists, a, b, da, cand_d[i, y], abandon, triangle,
-                             inner_product, skip_known)
-        computed += c
-        up_a[pos] = a if d < np.inf else -1
+    m = 0
+    for src in range(2):
+        lst = new_ids if src == 0 else old_ids
+        lst_d = new_d if src == 0 else old_d
+        if src == 1:
+            n_new = m
+        for x in range(lst.shape[1]):
+            a = lst[i, x]
+            if a < 0:
+                continue
+            for t in range(X.shape[1]):
+                rows[m, t] = X[a, t]
+            cid[m] = a
+            cd[m] = lst_d[i, x]
+            thr[m] = dists[a, 0]
+            norms[m] = sq_norms[a]
+            m += 1
+    return m, n_new
+
+
+@njit(cache=True, inline="always")
+def emit_update(a, x, y, d, cid, thr, pos, up_a, up_b, up_d):
+    """Write (a, cid[y], d) at slot pos if d beats either endpoint's K-th distance; next slot."""
+    b = cid[y]
+    if b != a and d < max(thr[x], thr[y]):
+        up_a[pos] = a
         up_b[pos] = b
         up_d[pos] = d
-        pos += 1
+        return pos + 1
+    return pos
+
+
+@njit(cache=True, fastmath=True)
+def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, abandon,
+              triangle, inner_product, skip_known):
+    """The local join of one node over its gathered candidates (new x later new, new x old).
+
+    A pair is kept as an update when it beats either endpoint's current K-th distance. Without
+    pruning switches the distances come four at a time (``sq_l2_four``). Returns (next free update
+    slot, distances computed).
+    """
+    plain = not (abandon or triangle or inner_product or skip_known)
+    computed = 0
+    for x in range(n_new):
+        a = cid[x]
+        y = x + 1
+        if plain:
+            while y + 4 <= m:
+                d0, d1, d2, d3 = sq_l2_four(rows, x, y, y + 1, y + 2, y + 3)
+                pos = emit_update(a, x, y, d0, cid, thr, pos, up_a, up_b, up_d)
+                pos = emit_update(a, x, y + 1, d1, cid, thr, pos, up_a, up_b, up_d)
+                pos = emit_update(a, x, y + 2, d2, cid, thr, pos, up_a, up_b, up_d)
+                pos = emit_update(a, x, y + 3, d3, cid, thr, pos, up_a, up_b, up_d)
+                computed += 4
+                y += 4
+        while y < m:
+            b = cid[y]
+            if b != a:
+                bound = max(thr[x], thr[y])
+                skip = (skip_known and contains_id(ids, a, b) and contains_id(ids, b, a)) or (
+                    triangle and triangle_excludes(cd[x], cd[y], bound))
+                if not skip:
+                    d = pair_sq_l2(rows, norms, x, y, bound, abandon, inner_product)
+                    computed += 1
+                    if d < bound:
+                        up_a[pos] = a
+                        up_b[pos] = b
+                        up_d[pos] = d
+                        pos += 1
+            y += 1
     return pos, computed
 
 
 @njit(cache=True, parallel=True)
-def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, up_a,
-               up_b, up_d, abandon, triangle, inner_product, skip_known, counts):
-    """Local join of nodes lo..hi-1: write one update slot per candidate pair (a = -1 if useless).
+def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, used,
+               up_a, up_b, up_d, abandon, triangle, inner_product, skip_known, counts):
+    """Local joins of nodes lo..hi-1; node i writes its kept updates from offsets[i - lo] on.
 
-    Each new candidate meets the later new ones and every old one; old-old pairs never meet.
+    used[i - lo] receives how many it wrote. Old-old pairs never meet (the seed's state flag).
     """
-    for i in prange(lo, hi):
-        pos = offsets[i - lo]
-        computed = 0
-        for x in range(new_ids.shape[1]):
-            a = new_ids[i, x]
-            if a < 0:
-                continue
-            da = new_d[i, x]
-            pos, c_new = join_with(X, sq_norms, ids, dists, a, da, new_ids, new_d, i, x + 1, pos,
-                                   up_a, up_b, up_d, abandon, triangle, inner_product, skip_known)
-            pos, c_old = join_with(X, sq_norms, ids, dists, a, da, old_ids, old_d, i, 0, pos,
-                                   up_a, up_b, up_d, abandon, triangle, inner_product, skip_known)
-            computed += c_new + c_old
-        counts[i] += computed
+    width = new_ids.shape[1] + old_ids.shape[1]
+    n_blocks = (hi - lo + JOIN_BLOCK - 1) // JOIN_BLOCK
+    for blk in prange(n_blocks):
+        rows = np.empty((width, X.shape[1]), dtype=np.float32)
+        cid = np.empty(width, dtype=np.int32)
+        cd = np.empty(width, dtype=np.float32)
+        thr = np.empty(width, dtype=np.float32)
+        norms = np.empty(width, dtype=np.float32)
+        for i in range(lo + blk * JOIN_BLOCK, min(hi, lo + (blk + 1) * JOIN_BLOCK)):
+            m, n_new = gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i,
+                                         rows, cid, cd, thr, norms)
+            start = offsets[i - lo]
+            end, computed = join_node(rows, m, n_new, cid, cd, thr, norms, ids, start, up_a,
+                                      up_b, up_d, abandon, triangle, inner_product, skip_known)
+            used[i - lo] = end - start
+            counts[i] += computed
 
 
 @njit(cache=True, parallel=True)
-def apply_updates(ids, dists, flags, up_a, up_b, up_d, total, n_parts, changed):
-    """The NN-descent update: push each kept pair (a, b, d) into heap a and heap b, as new."""
+def apply_updates(ids, dists, flags, up_a, up_b, up_d, offsets, used, n_parts, changed):
+    """The NN-descent update: push each kept pair (a, b, d) into heap a and heap b, as new.
+
+    Each thread owns a range of rows and applies, in buffer order, the updates touching them.
+    """
     n = ids.shape[0]
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
         c = 0
-        for u in range(total):
-            a = up_a[u]
-            if a < 0:
-                continue
-            b = up_b[u]
-            if lo <= a < hi:
-                c += heap_push(ids, dists, flags, a, b, up_d[u], 1)
-            if lo <= b < hi:
-                c += heap_push(ids, dists, flags, b, a, up_d[u], 1)
+        for g in range(offsets.shape[0]):
+            for u in range(offsets[g], offsets[g] + used[g]):
+                a = up_a[u]
+                b = up_b[u]
+                if lo <= a < hi:
+                    c += heap_push(ids, dists, flags, a, b, up_d[u], 1)
+                if lo <= b < hi:
+                    c += heap_push(ids, dists, flags, b, a, up_d[u], 1)
         changed[p] = c
 
 
@@ -223,39 +281,61 @@ def local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, ol
         hi = int(np.searchsorted(ends, base + PAIR_BUDGET, side="right"))
         hi = max(hi, lo + 1)
         offsets = np.concatenate([[0], ends[lo:hi - 1] - base]).astype(np.int64)
+        used = np.zeros(hi - lo, dtype=np.int64)
         total = int(ends[hi - 1] - base)
         up_a = np.empty(total, dtype=np.int32)
         up_b = np.empty(total, dtype=np.int32)
         up_d = np.empty(total, dtype=np.float32)
-        join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, up_a,
-                   up_b, up_d, abandon, triangle, inner_product, skip_known, counts)
-        apply_updates(ids, dists, flags, up_a, up_b, up_d, total, n_parts, changed)
+        join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, offsets, used,
+                   up_a, up_b, up_d, abandon, triangle, inner_product, skip_known, counts)
+        apply_updates(ids, dists, flags, up_a, up_b, up_d, offsets, used, n_parts, changed)
         total_updates += int(changed.sum())
         lo = hi
     return total_updates
 
 
+def unpermute_rows(ids, dists, perm):
+    """Heaps built on X[perm] as heaps of X: row perm[r] gets row r with its ids mapped by perm."""
+    out_ids = np.empty_like(ids)
+    out_d = np.empty_like(dists)
+    out_ids[perm] = np.where(ids >= 0, perm[np.maximum(ids, 0)], -1)
+    out_d[perm] = dists
+    return out_ids, out_d
+
+
 def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters=30,
                max_candidates=None, abandon=False, triangle=False, inner_product=False,
-               skip_known=False, n_parts=2, seed=0, callback=None, progress=False):
+               skip_known=False, n_parts=2, seed=0, callback=None, progress=False, reorder=True):
     """Build the approximate K-NN graph of X (float32, C-contiguous, rows already normalised).
 
     init_tables: a built ``LSHTables`` (LSH initialisation) or None (random initialisation, the
     KGraph baseline). abandon / triangle / inner_product: the distance pruning switches of
     ``distance_kernels``; skip_known: look each pair up in both lists before computing it (measured
-    slower than computing, so off). max_candidates: new/old list size (default rho * K). callback(stats) is called after init (iteration 0) and after every iteration
-    with a dict holding the heaps and running counters; its own time is excluded from ``seconds``.
+    slower than computing, so off). max_candidates: new/old list size (default rho * K).
+    reorder (LSH start only): work on a copy of X permuted into the first table's bucket order, so
+    that near points sit near in memory and the joins' gathers and heap updates mostly hit cache
+    (at 1M x 128 the rows no longer fit in cache); ids are mapped back before anything is returned.
+    callback(stats) is called after init (iteration 0) and after every iteration with a dict
+    holding the heaps and running counters; its own time is excluded from ``seconds``.
     Returns (ids int32 (n, K), squared distances float32 (n, K), stats), rows unsorted (heaps).
     """
+    t0 = time.perf_counter()
     n = X.shape[0]
     K = n_neighbors
     C = max(1, int(round(rho * K))) if max_candidates is None else max_candidates
+    perm = None
+    if init_tables is not None and reorder:
+        perm = init_tables.orders[0].astype(np.int64)
+        X = X[perm]
     ids, dists, flags = empty_heaps(n, K)
     counts = np.zeros(n, dtype=np.int64)
     sq_norms = np.einsum("ij,ij->i", X, X).astype(np.float32)
     history = []
-    t0 = time.perf_counter()
     excluded = 0.0
+
+    def original(a, b):
+        """(ids, distances) in the caller's numbering."""
+        return (a, b) if perm is None else unpermute_rows(a, b, perm)
 
     def report(iteration, updates):
         nonlocal excluded
@@ -264,12 +344,19 @@ def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters
         history.append(stats)
         if callback is not None:
             c0 = time.perf_counter()
-            callback(dict(stats, ids=ids, sq_dists=dists))
+            snap_ids, snap_d = original(ids, dists)
+            callback(dict(stats, ids=snap_ids, sq_dists=snap_d))
             excluded += time.perf_counter() - c0
 
     if init_tables is not None:
+        inverse = None
+        if perm is not None:
+            inverse = np.empty(n, dtype=np.int32)
+            inverse[perm] = np.arange(n, dtype=np.int32)
         for t in range(init_tables.n_tables):
             order, starts, ends = init_tables.buckets(t)
+            if inverse is not None:
+                order = inverse[order]
             init_from_buckets(X, order, starts, ends, ids, dists, flags, counts)
     init_random(X, ids, dists, flags, seed, counts)
     report(0, n * K)
@@ -289,5 +376,6 @@ def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters
         if updates <= threshold:
             break
     bar.close()
+    ids, dists = original(ids, dists)
     return ids, dists, {"history": history, "dist_evals": int(counts.sum()),
                         "iterations": history[-1]["iteration"], "seconds": history[-1]["seconds"]}

@@ -56,6 +56,7 @@ class TrainConfig:
     progress: bool = True
 
     def validate(self):
+        """Check every field (ValueError naming the bad one); returns self."""
         self.hidden = tuple(check_positive_int(h, "hidden layer size") for h in self.hidden)
         for name in ("code_dim", "epochs", "batch_size", "n_clusters", "knn_k", "knn_anchors",
                      "train_sample", "threads"):
@@ -79,6 +80,8 @@ class TrainConfig:
 
 @dataclass
 class TrainResult:
+    """What train_encoder returns: the numpy encoder, DEC centres and the log."""
+
     encoder: NumpyEncoder
     centers: np.ndarray  # (n_clusters, code_dim) DEC centres, or None without DEC
     log: dict
@@ -93,6 +96,7 @@ def subsample_rows(n, size, seed):
 
 
 def standardisation(X, mode):
+    """(mean, scale) that standardise X: one global scale or one per feature (see TrainConfig)."""
     mean = X.mean(axis=0, dtype=np.float64)
     if mode == "global":
         s = float(np.sqrt(X.var(axis=0, dtype=np.float64).mean()))

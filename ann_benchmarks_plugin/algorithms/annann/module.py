@@ -17,6 +17,8 @@ TRAIN_KEYS = ("code_dim", "dec", "gamma", "knn_weight", "train_sample", "epochs"
 
 
 class Annann(BaseANN):
+    """ANNANN (annann.annann_index.AnnannIndex) behind the BaseANN contract."""
+
     def __init__(self, metric, params):
         params = dict(params)
         unknown = set(params) - set(TRAIN_KEYS) - {"n_clusters", "rerank", "M", "seed"}
@@ -50,22 +52,27 @@ class Annann(BaseANN):
         self.dist_comps += stats.get("dist_comps", 0)
 
     def fit(self, X):
+        """Train the encoder and build the learned-space cluster index over X."""
         self.index.fit(as_float_matrix(X))
 
     def set_query_arguments(self, C):
+        """Set C, the clusters scanned per query; resets the counters."""
         self.C = int(C)
         self._reset_counters()
         self._set_name()
 
     def query(self, q, n):
+        """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self.index.search(q, n, C=self.C)
         self._count()
         return ids
 
     def batch_query(self, X, n):
+        """Answer every row of X at once; results go to self.res."""
         ids, _ = self.index.search_batch(X, n, C=self.C)
         self._count()
         self.res = [row[row >= 0] for row in np.asarray(ids)]
 
     def get_additional(self):
+        """Candidates scanned and distance computations since the last set_query_arguments."""
         return {"candidates": self.candidates, "dist_comps": self.dist_comps}

@@ -12,6 +12,8 @@ from ..base.module import BaseANN
 
 
 class AnnannRaw(BaseANN):
+    """annann-raw (annann.cluster_index.ClusterIndex) behind the BaseANN contract."""
+
     def __init__(self, metric, params=None):
         params = dict(params or {})
         self.metric = metric
@@ -34,10 +36,13 @@ class AnnannRaw(BaseANN):
         self.name = f"annann-raw(n_clusters={k}, C={self.C}, r={self._index.rerank})"
 
     def fit(self, X):
+        """Cluster X and build the index in the original space."""
         self._index.fit(X)
         self._set_name()
 
     def set_query_arguments(self, C, r=None):
+        """Set C (clusters scanned) and optionally r (candidate clusters per scanned one); resets
+        the counters."""
         self.C = check_positive_int(C, "C")
         if r is not None:
             self._index.rerank = check_positive_int(r, "r")
@@ -51,11 +56,13 @@ class AnnannRaw(BaseANN):
         self._comps += stats["dist_comps"]
 
     def query(self, q, n):
+        """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self._index.search(q, n, C=self.C)
         self._count(1)
         return ids
 
     def batch_query(self, X, n):
+        """Answer every row of X at once; results go to self.res."""
         ids, _ = self._index.search_batch(X, n, C=self.C)
         self._count(ids.shape[0])
         self.res = [row[row >= 0] for row in ids]

@@ -25,6 +25,7 @@ class BaseANN:
         self.res = [self.query(q, n) for q in X]
 
     def get_batch_results(self):
+        """The answers of the last batch_query, one id array per query."""
         return self.res
 
     def set_query_arguments(self, *args):

@@ -33,24 +33,29 @@ class KnnGraphLSH(BaseANN):
         self.name = f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}, beam={self.beam})"
 
     def fit(self, X):
+        """Build the K-NN graph and its search graph over X."""
         self.index.fit(X)
 
     def set_query_arguments(self, beam):
+        """Set the search beam width; resets the counter."""
         self.beam = int(beam)
         self.dist_comps = 0
         self._set_name()
 
     def query(self, q, n):
+        """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self.index.search(q, n, beam=self.beam)
         self.dist_comps += self.index.last_stats["dist_comps"]
         return ids
 
     def batch_query(self, X, n):
+        """Answer every row of X at once; results go to self.res."""
         ids, _ = self.index.search_batch(X, n, beam=self.beam)
         self.dist_comps += self.index.last_stats["dist_comps"]
         self.res = [row[row >= 0] for row in ids]
 
     def get_additional(self):
+        """Distance computations since the last set_query_arguments."""
         return {"dist_comps": self.dist_comps}
 
 

@@ -11,6 +11,8 @@ from ..base.module import BaseANN
 
 
 class FaissIVFHNSW(BaseANN):
+    """faiss IVF index with an HNSW coarse quantizer; query argument nprobe."""
+
     def __init__(self, metric, n_lists, seed=1234):
         """n_lists: an int, or a float meaning that multiple of sqrt(n) (resolved in fit)."""
         if metric not in ("euclidean", "angular"):
@@ -26,6 +28,7 @@ class FaissIVFHNSW(BaseANN):
         return normalize_rows(X) if self.metric == "angular" else X
 
     def fit(self, X):
+        """Train the coarse quantizer on X and add X to the inverted lists."""
         X = self._prep(X)
         lists = (int(round(self.n_lists * np.sqrt(X.shape[0]))) if isinstance(self.n_lists, float)
                  else int(self.n_lists))
@@ -38,6 +41,7 @@ class FaissIVFHNSW(BaseANN):
         faiss.omp_set_num_threads(1)
 
     def set_query_arguments(self, nprobe):
+        """Set nprobe, the lists scanned per query."""
         self.nprobe = int(nprobe)
         self.ivf.nprobe = self.nprobe
         # the HNSW quantizer returns at most efSearch lists: keep it above nprobe
@@ -45,9 +49,11 @@ class FaissIVFHNSW(BaseANN):
         self.name = f"faiss-ivf-hnsw(lists={self.n_lists}, nprobe={self.nprobe})"
 
     def query(self, q, n):
+        """Ids of the n approximate nearest neighbours of q."""
         _, ids = self.index.search(self._prep(np.asarray(q)[None, :]), n)
         return ids[0][ids[0] >= 0]
 
     def batch_query(self, X, n):
+        """Answer every row of X at once; results go to self.res."""
         _, ids = self.index.search(self._prep(X), n)
         self.res = [row[row >= 0] for row in ids]
