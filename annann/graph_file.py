@@ -14,10 +14,9 @@ import h5py
 import numpy as np
 
 from .atomic import atomic_path
-from .graph_search import prepare_search_graph
 from .heaps import sorted_rows
 from .knn_graph import KNNGraphIndex
-from .lsh import LSHTables
+from .validation import as_float_matrix
 
 FORMAT = "annann.knn_graph/1"
 
@@ -67,13 +66,10 @@ def read_graph(path):
 def load_graph_index(graph_path, X, **params):
     """A searchable KNNGraphIndex from a graph file and its data X (n, d), without rebuilding.
 
-    X: the rows the graph was built on (raw; angular rows are normalised here, as fit does).
+    X: the rows the graph was built on (raw; angular rows are normalised as fit does).
     params: KNNGraphIndex search parameters (max_degree, prune_alpha, entry_tables, bucket_size,
-    seed). Sets the attributes that ``KNNGraphIndex._build`` sets after NN-descent.
+    seed).
     """
-    from .distances import normalize_rows
-    from .validation import as_float_matrix
-
     ids, sq, attrs = read_graph(graph_path)
     X = as_float_matrix(X, name="X")
     if X.shape[0] != ids.shape[0]:
@@ -84,15 +80,7 @@ def load_graph_index(graph_path, X, **params):
                          f"the data has {X.shape[1]}")
     if ids.size and (ids.min() < 0 or ids.max() >= X.shape[0]):
         raise ValueError(f"{graph_path}: graph holds ids outside [0, {X.shape[0]})")
-    metric = str(attrs["metric"])
-    index = KNNGraphIndex(metric, n_neighbors=int(attrs["n_neighbors"]), **params)
-    if metric == "angular":
-        X = normalize_rows(X)
-    index.X = np.ascontiguousarray(X, dtype=np.float32)
-    index.tables = LSHTables(index.entry_tables, index.bucket_size, index.seed).build(index.X)
-    index._ids, index._sq = ids, sq
-    index.neighbors, index.degrees = prepare_search_graph(index.X, ids, sq, index.max_degree,
-                                                          index.prune_alpha)
-    index._init_search_state()
+    index = KNNGraphIndex(str(attrs["metric"]), n_neighbors=int(attrs["n_neighbors"]), **params)
+    index.fit_graph(X, ids, sq)
     index.last_stats = {"loaded_from": str(graph_path), "build": attrs.get("stats", {})}
     return index

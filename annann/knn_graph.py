@@ -133,6 +133,34 @@ class KNNGraphIndex:
                            "history": stats["history"],
                            "mean_search_degree": float(self.degrees.mean())}
 
+    def fit_graph(self, X, ids, sq_dists):
+        """Make the index searchable over X with a K-NN graph built elsewhere (e.g. on Dask).
+
+        X: the raw rows the graph was built on; ids (n, n_neighbors): neighbour ids, nearest
+        first, no self; sq_dists: their squared distances (on unit-normalised rows for angular).
+        Skips NN-descent; builds the entry LSH tables and the search graph as fit does.
+        """
+        X = as_float_matrix(X, name="X")
+        ids = np.asarray(ids)
+        sq_dists = np.asarray(sq_dists)
+        n = X.shape[0]
+        if ids.shape != (n, self.n_neighbors) or sq_dists.shape != ids.shape:
+            raise ValueError(f"graph shapes {ids.shape} / {sq_dists.shape} do not match "
+                             f"({n}, n_neighbors={self.n_neighbors})")
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise ValueError(f"graph holds ids outside [0, {n})")
+        if self.metric == "angular":
+            X = normalize_rows(X)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.tables = LSHTables(self.entry_tables, self.bucket_size, self.seed).build(self.X)
+        self._ids = ids.astype(np.int32)
+        self._sq = sq_dists.astype(np.float32)
+        self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
+                                                            self.max_degree, self.prune_alpha)
+        self._init_search_state()
+        self.last_stats = {"mean_search_degree": float(self.degrees.mean())}
+        return self
+
     def _require_fit(self):
         if self.X is None:
             raise ValueError("KNNGraphIndex: call fit before using the index")

@@ -120,3 +120,16 @@ def test_save_load_round_trip_and_bad_files(bigann10k, tmp_path):
         KNNGraphIndex.load(foreign)
     with pytest.raises(ValueError, match="fit"):
         KNNGraphIndex().save(tmp_path / "x.npz")
+
+
+def test_fit_graph_searches_a_graph_built_elsewhere(index10, bigann10k):
+    ids, d = index10.neighbor_graph
+    other = KNNGraphIndex("euclidean", n_neighbors=10).fit_graph(bigann10k.train, ids, d * d)
+    np.testing.assert_array_equal(other.neighbor_graph[0], ids)
+    assert run_recall(other, bigann10k, 64) >= 0.95
+    with pytest.raises(ValueError, match="do not match"):
+        KNNGraphIndex("euclidean", n_neighbors=12).fit_graph(bigann10k.train, ids, d * d)
+    bad = ids.copy()
+    bad[0, 0] = len(bigann10k.train)
+    with pytest.raises(ValueError, match="ids outside"):
+        KNNGraphIndex("euclidean", n_neighbors=10).fit_graph(bigann10k.train, bad, d * d)
