@@ -63,6 +63,23 @@ class Dataset:
         return self.attrs.get("point_type", "float")
 
 
+def first_rows(dataset, n, count=100):
+    """The dataset with only its first n train rows and exact ground truth recomputed for them.
+
+    n None or >= the train size returns the dataset unchanged. The name gets a "-n<rows>" suffix.
+    """
+    if n is None or n >= dataset.train.shape[0]:
+        return dataset
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise ValueError(f"n: must be a positive number of rows, got {n!r}")
+    from .groundtruth import exact_knn
+
+    train = np.asarray(dataset.train[:n])
+    neighbors, dists = exact_knn(train, dataset.test, min(count, n), dataset.distance)
+    return Dataset(f"{dataset.name}-n{n}", dataset.distance, train, dataset.test, neighbors,
+                   dists, None, dict(dataset.attrs))
+
+
 def _attr_str(value):
     return value.decode() if isinstance(value, bytes) else str(value)
 

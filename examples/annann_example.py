@@ -10,24 +10,11 @@ import argparse
 import sys
 import time
 
-import numpy as np
-
 from annann.annann_index import AnnannIndex
-from annann.datasets import DEFAULT_DATASET, get_dataset
-from annann.distances import distances
-from annann.evaluation import knn_recall
-from annann.groundtruth import exact_knn
+from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
+from annann.evaluation import recall_of_ids
 
 K = 10
-
-
-def recall_at_k(train, queries, true_distances, found, metric):
-    """Mean recall@K: the true distances of the returned ids against the ground truth's."""
-    run = np.full((len(queries), K), np.inf)
-    for i, ids in enumerate(found):
-        ids = ids[ids >= 0][:K]
-        run[i, :ids.size] = distances(queries[i], train[ids], metric)
-    return float(knn_recall(true_distances, run, K).mean())
 
 
 def main():
@@ -39,12 +26,8 @@ def main():
     parser.add_argument("--C", type=int, default=16, help="clusters scanned per query")
     args = parser.parse_args()
 
-    ds = get_dataset(args.data)
-    train, queries = ds.train[:args.n], ds.test
-    if train.shape[0] < ds.train.shape[0]:  # the file's ground truth is for the full train set
-        _, true_distances = exact_knn(train, queries, K, ds.distance)
-    else:
-        true_distances = ds.distances
+    ds = first_rows(get_dataset(args.data), args.n)  # ground truth recomputed if cut
+    train, queries, true_distances = ds.train, ds.test, ds.distances
     print(f"{ds.name}: {train.shape[0]} x {train.shape[1]} {ds.distance}, {len(queries)} queries")
 
     config = {"hidden": (64,), "code_dim": 16, "epochs": args.epochs, "dec": True, "gamma": 0.1,
@@ -58,7 +41,7 @@ def main():
     print(f"TensorFlow imported in this process: {'tensorflow' in sys.modules}")
 
     ids, _ = index.search_batch(queries, K, C=args.C)
-    recall = recall_at_k(train, queries, true_distances, ids, ds.distance)
+    recall = recall_of_ids(train, queries, true_distances, ids, ds.distance)
     print(f"recall@10 (C={args.C}): {recall:.3f}, "
           f"{index.last_stats['candidates'] / len(queries):.0f} candidates per query")
 

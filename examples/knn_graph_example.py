@@ -11,23 +11,12 @@ import time
 
 import numpy as np
 
-from annann.datasets import DEFAULT_DATASET, get_dataset
-from annann.distances import distances
-from annann.evaluation import knn_recall
-from annann.groundtruth import exact_knn
+from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
+from annann.evaluation import recall_of_ids
 from annann.knn_graph import KNNGraphIndex
 from annann.lsh import LSHIndex
 
 K = 10
-
-
-def recall_at_k(train, queries, true_distances, found, metric):
-    """Mean recall@K: the true distances of the returned ids against the ground truth's."""
-    run = np.full((len(queries), K), np.inf)
-    for i, ids in enumerate(found):
-        ids = ids[ids >= 0][:K]
-        run[i, :ids.size] = distances(queries[i], train[ids], metric)
-    return float(knn_recall(true_distances, run, K).mean())
 
 
 def main():
@@ -38,12 +27,8 @@ def main():
     parser.add_argument("--beam", type=int, default=64, help="search beam width")
     args = parser.parse_args()
 
-    ds = get_dataset(args.data)
-    train, queries = ds.train[:args.n], ds.test
-    if train.shape[0] < ds.train.shape[0]:  # the file's ground truth is for the full train set
-        _, true_distances = exact_knn(train, queries, K, ds.distance)
-    else:
-        true_distances = ds.distances
+    ds = first_rows(get_dataset(args.data), args.n)  # ground truth recomputed if cut
+    train, queries, true_distances = ds.train, ds.test, ds.distances
     print(f"{ds.name}: {train.shape[0]} x {train.shape[1]} {ds.distance}, {len(queries)} queries")
 
     start = time.perf_counter()
@@ -54,7 +39,7 @@ def main():
     print(f"graph recall (vs the exact 20-NN graph, 500 sampled nodes): "
           f"{graph.graph_recall(n_sample=500):.3f}")
     ids, _ = graph.search_batch(queries, K, beam=args.beam)
-    recall = recall_at_k(train, queries, true_distances, ids, ds.distance)
+    recall = recall_of_ids(train, queries, true_distances, ids, ds.distance)
     print(f"recall@10 (graph search, beam={args.beam}): {recall:.3f}")
 
     lsh = LSHIndex(ds.distance, n_tables=8, bucket_size=64, seed=0).fit(train)
@@ -62,7 +47,7 @@ def main():
     for q in queries:  # per table, the deepest trie node holding >= min_candidates points
         found.append(lsh.search(q, K, min_candidates=256)[0])
         candidates.append(lsh.last_candidates)
-    recall = recall_at_k(train, queries, true_distances, found, ds.distance)
+    recall = recall_of_ids(train, queries, true_distances, found, ds.distance)
     print(f"recall@10 (LSH alone, {np.mean(candidates):.0f} candidates per query): {recall:.3f}")
 
 

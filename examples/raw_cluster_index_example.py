@@ -13,21 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from annann.cluster_index import ClusterIndex
-from annann.datasets import DEFAULT_DATASET, get_dataset
-from annann.distances import distances
-from annann.evaluation import knn_recall
-from annann.groundtruth import exact_knn
+from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
+from annann.evaluation import recall_of_ids
 
 K = 10
-
-
-def recall_at_k(train, queries, true_distances, found, metric):
-    """Mean recall@K: the true distances of the returned ids against the ground truth's."""
-    run = np.full((len(queries), K), np.inf)
-    for i, ids in enumerate(found):
-        ids = ids[ids >= 0][:K]
-        run[i, :ids.size] = distances(queries[i], train[ids], metric)
-    return float(knn_recall(true_distances, run, K).mean())
 
 
 def main():
@@ -38,13 +27,9 @@ def main():
     parser.add_argument("--C", type=int, default=16, help="clusters scanned per query")
     args = parser.parse_args()
 
-    ds = get_dataset(args.data)
-    train, queries = ds.train[:args.n], ds.test
+    ds = first_rows(get_dataset(args.data), args.n)  # ground truth recomputed if cut
+    train, queries, true_distances = ds.train, ds.test, ds.distances
     n = train.shape[0]
-    if n < ds.train.shape[0]:  # the file's ground truth is for the full train set: recompute
-        _, true_distances = exact_knn(train, queries, K, ds.distance)
-    else:
-        true_distances = ds.distances
     print(f"{ds.name}: {n} x {train.shape[1]} {ds.distance}, {len(queries)} queries")
 
     start = time.perf_counter()
@@ -55,7 +40,7 @@ def main():
           f"{index.n_clusters_} clusters, {index.size} vectors")
 
     ids, _ = index.search_batch(queries, K, C=args.C)
-    recall = recall_at_k(train, queries, true_distances, ids, ds.distance)
+    recall = recall_of_ids(train, queries, true_distances, ids, ds.distance)
     print(f"recall@10 (C={args.C}): {recall:.3f}, "
           f"{index.last_stats['candidates'] / len(queries):.0f} candidates per query")
 

@@ -51,7 +51,7 @@ def test_example_runs_and_reaches_recall(script, tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
-    assert out.startswith(f"{DEFAULT_DATASET}: 3000 x 128 euclidean, 100 queries"), out
+    assert out.startswith(f"{DEFAULT_DATASET}-n3000: 3000 x 128 euclidean, 100 queries"), out
     for prefix, floor in floors.items():
         assert value_after(out, prefix) >= floor, f"{prefix} below {floor}:\n{out}"
     for line in required:
