@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .convert import _VECS
+from .convert import _VECS, vecs_rows
 from .distances import check_metric, normalize_rows
 
 
@@ -135,17 +135,9 @@ class VecsSource(VectorSource):
     kind = "vecs"
 
     def _layout(self):
-        dtype, width = _VECS[self.path.suffix]
         raw = np.memmap(self.path, dtype=np.uint8, mode="r") if self.path.stat().st_size else \
             np.zeros(0, np.uint8)
-        if raw.size < 4:
-            raise InputError(f"{self.path}: too short to be a {self.path.suffix} file")
-        d = int(raw[:4].view(np.int32)[0])
-        row = 4 + d * width
-        if d <= 0 or raw.size % row:
-            raise InputError(f"{self.path}: size {raw.size} is not a multiple of the row size "
-                             f"{row} (dimension {d}); corrupt or not a {self.path.suffix} file")
-        return raw.reshape(-1, row), d, dtype
+        return vecs_rows(self.path, raw, InputError)
 
     def _shape(self):
         if self.path.suffix not in _VECS:

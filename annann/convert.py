@@ -15,6 +15,20 @@ from .datasets import build_dataset
 _VECS = {".fvecs": (np.float32, 4), ".ivecs": (np.int32, 4), ".bvecs": (np.uint8, 1)}
 
 
+def vecs_rows(path, raw, error=ValueError):
+    """(rows, d, dtype) of a texmex file's bytes: rows (n, 4 + d * width) uint8, each an int32
+    dimension then the values. Raises ``error`` unless the size is a whole number of rows."""
+    dtype, width = _VECS[path.suffix]
+    if raw.size < 4:
+        raise error(f"{path}: too short to be a {path.suffix} file")
+    d = int(raw[:4].view(np.int32)[0])
+    row = 4 + d * width
+    if d <= 0 or raw.size % row:
+        raise error(f"{path}: size {raw.size} is not a multiple of the row size {row} "
+                    f"(dimension {d}); corrupt or not a {path.suffix} file")
+    return raw.reshape(-1, row), d, dtype
+
+
 def read_vecs(path, mmap=True):
     """Read a texmex .fvecs/.bvecs/.ivecs file as an (n, d) array (memory-mapped if mmap)."""
     path = Path(path)
@@ -22,16 +36,8 @@ def read_vecs(path, mmap=True):
     if kind is None:
         raise ValueError(f"{path}: unknown texmex extension {path.suffix!r} "
                          "(expected .fvecs, .bvecs or .ivecs)")
-    dtype, width = kind
     raw = np.memmap(path, dtype=np.uint8, mode="r") if mmap else np.fromfile(path, dtype=np.uint8)
-    if raw.size < 4:
-        raise ValueError(f"{path}: too short to be a {path.suffix} file")
-    d = int(raw[:4].view(np.int32)[0])
-    row = 4 + d * width
-    if d <= 0 or raw.size % row:
-        raise ValueError(f"{path}: size {raw.size} is not a multiple of the row size {row} "
-                         f"(dimension {d}); corrupt or not a {path.suffix} file")
-    rows = raw.reshape(-1, row)
+    rows, d, dtype = vecs_rows(path, raw)
     dims = rows[:, :4].copy().view(np.int32).ravel()
     if (dims != d).any():
         raise ValueError(f"{path}: rows have differing dimensions (first {d}, "
