@@ -194,6 +194,26 @@ def _run_round(client, r, chunks, bounds, shards_prev, settings, tsettings, ckpt
     return client.gather(merges), client.gather(part_stats), sizes
 
 
+def _run_round_again_if_lost(client, r, *args):
+    """_run_round, re-run whole (up to ``retries`` times) if a dead worker took intermediate
+    results whose tasks Dask had already forgotten (the futures come back cancelled for "lost
+    dependencies"). A round reads only the previous round's checkpoint files and the input
+    chunks, and its tasks are pure, so a re-run gives the same shards."""
+    from concurrent.futures import CancelledError
+
+    from distributed import KilledWorker
+
+    retries = args[-2]
+    for attempt in range(retries + 1):
+        try:
+            return _run_round(client, r, *args)
+        except (CancelledError, KilledWorker) as exc:
+            if attempt == retries:
+                raise
+            print(f"round {r}: {type(exc).__name__} ({exc}); running the round again",
+                  flush=True)
+
+
 def _item(seq, i):
     """seq[i] (a task, so each piece of a task's output travels alone)."""
     return seq[i]
@@ -244,8 +264,9 @@ def build_knn_graph(data, output, client, dataset=None, checkpoint_dir=None, res
         t_round = time.time()
         before = _probe(client, t_round)
         prev = None if r == 0 else [ckpt.shard_path(ckpt_dir, r - 1, c) for c in range(len(bounds))]
-        merged, parts, sizes = _run_round(client, r, chunks, bounds, prev, settings, tsettings,
-                                          ckpt_dir, retries, progress)
+        merged, parts, sizes = _run_round_again_if_lost(client, r, chunks, bounds, prev,
+                                                        settings, tsettings, ckpt_dir, retries,
+                                                        progress)
         after = _probe(client, t_round)
         updates = sum(m["updates"] for m in merged)
         converged = r > 0 and updates <= threshold
