@@ -30,7 +30,7 @@ def markdown(table, header=""):
     for algo in table.algorithms():
         for r in table.pareto(algo):
             lines.append(f"| {algo} | `{r['name']}` | {r['k-nn']:.4f} | {r['qps']:.0f} | "
-                         f"{_speedup(r)} | {r['p99']:.3f} | {r['build']:.2f} | "
+                         f"{speedup_text(r)} | {r['p99']:.3f} | {r['build']:.2f} | "
                          f"{r['indexsize'] / 1024:.1f} | {r['distcomps']:.0f} |")
     return "\n".join(lines) + "\n"
 
@@ -40,7 +40,8 @@ def write_markdown(table, out, header=""):
     return _write(out, markdown(table, header))
 
 
-def _speedup(r):
+def speedup_text(r):
+    """A row's speedup over brute force as table text ("-" when no brute-force run exists)."""
     return "-" if r["speedup"] != r["speedup"] else f"{r['speedup']:.1f}"
 
 

@@ -24,7 +24,7 @@ import h5py
 from annann.atomic import atomic_path
 from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
 
-from .export import markdown, write_csv
+from .export import markdown, speedup_text, write_csv
 from .metrics import collect
 from .plot import plot_build, plot_recall_qps
 from .runner import run_benchmark
@@ -177,21 +177,14 @@ def glance_table(table, levels=(0.9, 0.95, 0.99)):
         for lv in levels:
             ok = [r for r in rows if r["k-nn"] >= lv]
             best = max(ok, key=lambda r: r["qps"]) if ok else None
-            cells.append("-" if best is None else f"{best['qps']:.0f} ({_speedup(best)}x bf)")
+            cells.append("-" if best is None else
+                         f"{best['qps']:.0f} ({speedup_text(best)}x bf)")
         lines.append(f"| {algo} | {' | '.join(cells)} | {max(r['k-nn'] for r in rows):.4f} |")
     return "\n".join(lines) + "\n"
 
 
-def _speedup(r):
-    return "-" if r["speedup"] != r["speedup"] else f"{r['speedup']:.1f}"
-
-
 def build_table(table):
     """Markdown table of build time and index size per built index (one row per build)."""
-    seen = {}
-    for r in table.rows:
-        key = (r["algo"], r["build"], r["indexsize"])
-        seen.setdefault(key, r)
     lines = ["", "### Builds", "", "| algorithm | build s | index MB | best recall | QPS at best "
              "recall |", "|---|---|---|---|---|"]
     for algo in table.algorithms():

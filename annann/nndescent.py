@@ -210,11 +210,7 @@ def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, a
                 if not skip:
                     d = pair_sq_l2(rows, norms, x, y, bound, abandon, inner_product)
                     computed += 1
-                    if d < bound:
-                        up_a[pos] = a
-                        up_b[pos] = b
-                        up_d[pos] = d
-                        pos += 1
+                    pos = emit_update(a, x, y, d, cid, thr, pos, up_a, up_b, up_d)
             y += 1
     return pos, computed
 
