@@ -227,8 +227,9 @@ def build_parser():
 
     p = sub.add_parser("reproduce", help="regenerate the published results: every algorithm and "
                                          "peer on each dataset, with plots (resumable)")
-    p.add_argument("--only", choices=("small", "large", "all"), default="all",
-                   help="small: the 10k-60k sets (minutes); large: 1M SIFT (under an hour)")
+    p.add_argument("--only", choices=("small", "medium", "large", "all"), default="all",
+                   help="small: the 10k sets (minutes); medium: Fashion-MNIST; large: 1M SIFT "
+                        "(under an hour)")
     p.add_argument("--data-dir", default="data", help="datasets and derived files (default ./data)")
     p.add_argument("--results-dir", default="results", help="results root (default ./results)")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")

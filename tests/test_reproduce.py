@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from ann_benchmarks_plugin.definitions import DefinitionError
-from ann_benchmarks_plugin.reproduce import Target, query_subset, reproduce, source_path
+from ann_benchmarks_plugin.reproduce import (SIZES, TARGETS, Target, query_subset, reproduce,
+                                             source_path)
 from ann_benchmarks_plugin.runner import select_definitions
 from annann.datasets import DatasetError, read_dataset
 
@@ -102,4 +103,10 @@ def test_reproduce_runs_resumes_and_writes_provenance(tmp_path, algos):
 
 def test_bad_selection_is_an_error(tmp_path):
     with pytest.raises(ValueError, match="only"):
-        reproduce("medium", str(tmp_path), str(tmp_path))
+        reproduce("huge", str(tmp_path), str(tmp_path))
+    with pytest.raises(ValueError, match="size"):
+        Target("x", "huge")
+
+
+def test_published_targets_cover_every_size():
+    assert {t.size for t in TARGETS} == set(SIZES)
