@@ -10,8 +10,10 @@
 The kernels take the matrix and row numbers (``X, a, b``) rather than row views: slicing ``X[a]``
 inside hot loops makes numba reference-count the views, which measured 3-4x slower per pair and
 serialised the threads on the shared counter. Small helpers are inlined at numba level
-(``inline="always"``): as plain calls they cost about as much as the distance itself. All kernels work on squared distances;
-``pair_sq_l2`` dispatches on the switches so callers keep a single call site.
+(``inline="always"``): as plain calls they cost about as much as the distance itself. All kernels
+work on squared distances and have a single exit: helpers with branchy returns, called inside a
+loop, made numba reference-count their array arguments on every call (atomic increments that cost
+the local join ~7x; ``nndescent.join_node`` therefore dispatches on the switches itself).
 """
 
 import numpy as np
@@ -51,11 +53,10 @@ def sq_l2_bounded(X, a, b, bound):
     for i in range(h):
         t = X[a, i] - X[b, i]
         s += t * t
-    if s > bound:
-        return s
-    for i in range(h, d):
-        t = X[a, i] - X[b, i]
-        s += t * t
+    if s <= bound:
+        for i in range(h, d):
+            t = X[a, i] - X[b, i]
+            s += t * t
     return s
 
 
@@ -65,8 +66,7 @@ def sq_l2_ip(X, a, b, sq_norms):
     s = np.float32(0.0)
     for i in range(X.shape[1]):
         s += X[a, i] * X[b, i]
-    r = sq_norms[a] + sq_norms[b] - np.float32(2.0) * s
-    return r if r > 0 else np.float32(0.0)
+    return max(sq_norms[a] + sq_norms[b] - np.float32(2.0) * s, np.float32(0.0))
 
 
 @njit(cache=True, fastmath=True, inline="always")
@@ -91,13 +91,3 @@ def sq_l2_four(B, a, b0, b1, b2, b3):
         s2 += t2 * t2
         s3 += t3 * t3
     return s0, s1, s2, s3
-
-
-@njit(cache=True, fastmath=True, inline="always")
-def pair_sq_l2(X, sq_norms, a, b, bound, abandon, inner_product):
-    """Squared distance between rows a and b of X under the chosen kernel."""
-    if inner_product:
-        return sq_l2_ip(X, a, b, sq_norms)
-    if abandon:
-        return sq_l2_bounded(X, a, b, bound)
-    return sq_l2(X, a, X, b)

@@ -24,7 +24,7 @@ import numpy as np
 from numba import njit, prange
 from tqdm.auto import tqdm
 
-from .distance_kernels import pair_sq_l2, sq_l2, sq_l2_four, triangle_excludes
+from .distance_kernels import sq_l2, sq_l2_bounded, sq_l2_four, sq_l2_ip, triangle_excludes
 from .heaps import contains_id, count_filled, empty_heaps, heap_push
 
 PAIR_BUDGET = 1 << 22  # local-join pairs buffered between two update passes
@@ -77,15 +77,6 @@ def init_from_buckets(X, order, starts, ends, ids, dists, flags, counts):
                 heap_push(ids, dists, flags, b, a, d, 1)
 
 
-@njit(cache=True, inline="always")
-def push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, row, j, pr, d, is_new):
-    """Offer j to row's new or old candidate heap (whichever its flag names)."""
-    if is_new:
-        heap_push(new_ids, new_pr, new_d, row, j, pr, d)
-    else:
-        heap_push(old_ids, old_pr, old_d, row, j, pr, d)
-
-
 @njit(cache=True, parallel=True)
 def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, old_ids, old_pr,
                       old_d):
@@ -103,8 +94,10 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
             if j < 0:
                 continue
             pr[i, s] = random_priority(min(i, j), max(i, j), salt)
-            push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, i, j, pr[i, s],
-                           dists[i, s], flags[i, s])
+            if flags[i, s]:
+                heap_push(new_ids, new_pr, new_d, i, j, pr[i, s], dists[i, s])
+            else:
+                heap_push(old_ids, old_pr, old_d, i, j, pr[i, s], dists[i, s])
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
@@ -112,8 +105,10 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
             for s in range(K):
                 j = ids[i, s]
                 if lo <= j < hi:
-                    push_candidate(new_ids, new_pr, new_d, old_ids, old_pr, old_d, j, i, pr[i, s],
-                                   dists[i, s], flags[i, s])
+                    if flags[i, s]:
+                        heap_push(new_ids, new_pr, new_d, j, i, pr[i, s], dists[i, s])
+                    else:
+                        heap_push(old_ids, old_pr, old_d, j, i, pr[i, s], dists[i, s])
 
 
 @njit(cache=True, parallel=True)
@@ -166,25 +161,16 @@ def gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i, row
     return m, n_new
 
 
-@njit(cache=True, inline="always")
-def emit_update(a, x, y, d, cid, thr, pos, up_a, up_b, up_d):
-    """Write (a, cid[y], d) at slot pos if d beats either endpoint's K-th distance; next slot."""
-    b = cid[y]
-    if b != a and d < max(thr[x], thr[y]):
-        up_a[pos] = a
-        up_b[pos] = b
-        up_d[pos] = d
-        return pos + 1
-    return pos
-
-
 @njit(cache=True, fastmath=True)
 def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, abandon,
-              triangle, inner_product, skip_known):
+              triangle, inner_product, skip_known, dx):
     """The local join of one node over its gathered candidates (new x later new, new x old).
 
-    A pair is kept as an update when it beats either endpoint's current K-th distance. Without
-    pruning switches the distances come four at a time (``sq_l2_four``). Returns (next free update
+    For each new candidate x the distances to the later candidates go to dx first (four at a
+    time through ``sq_l2_four`` when no pruning switch is on; dx = inf for a pruned pair), then
+    a pair is kept as an update when it beats either endpoint's current K-th distance. The update
+    writes are spelled out here on purpose: moved into a helper taking the arrays, numba
+    reference-counts them on every call and the join runs ~7x slower. Returns (next free update
     slot, distances computed).
     """
     plain = not (abandon or triangle or inner_product or skip_known)
@@ -194,24 +180,39 @@ def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, a
         y = x + 1
         if plain:
             while y + 4 <= m:
-                d0, d1, d2, d3 = sq_l2_four(rows, x, y, y + 1, y + 2, y + 3)
-                pos = emit_update(a, x, y, d0, cid, thr, pos, up_a, up_b, up_d)
-                pos = emit_update(a, x, y + 1, d1, cid, thr, pos, up_a, up_b, up_d)
-                pos = emit_update(a, x, y + 2, d2, cid, thr, pos, up_a, up_b, up_d)
-                pos = emit_update(a, x, y + 3, d3, cid, thr, pos, up_a, up_b, up_d)
-                computed += 4
+                dx[y], dx[y + 1], dx[y + 2], dx[y + 3] = sq_l2_four(rows, x, y, y + 1, y + 2,
+                                                                    y + 3)
                 y += 4
-        while y < m:
-            b = cid[y]
-            if b != a:
+            while y < m:
+                dx[y] = sq_l2(rows, x, rows, y)
+                y += 1
+            computed += m - x - 1
+        else:
+            for y in range(x + 1, m):
+                b = cid[y]
                 bound = max(thr[x], thr[y])
-                skip = (skip_known and contains_id(ids, a, b) and contains_id(ids, b, a)) or (
-                    triangle and triangle_excludes(cd[x], cd[y], bound))
-                if not skip:
-                    d = pair_sq_l2(rows, norms, x, y, bound, abandon, inner_product)
-                    computed += 1
-                    pos = emit_update(a, x, y, d, cid, thr, pos, up_a, up_b, up_d)
-            y += 1
+                dx[y] = np.inf
+                if b == a or (skip_known and contains_id(ids, a, b) and contains_id(ids, b, a)):
+                    continue
+                if triangle and triangle_excludes(cd[x], cd[y], bound):
+                    continue
+                if inner_product:
+                    dx[y] = sq_l2_ip(rows, x, y, norms)
+                elif abandon:
+                    dx[y] = sq_l2_bounded(rows, x, y, bound)
+                else:
+                    dx[y] = sq_l2(rows, x, rows, y)
+                computed += 1
+        tx = thr[x]
+        for y in range(x + 1, m):
+            d = dx[y]
+            if d < tx or d < thr[y]:
+                b = cid[y]
+                if b != a:
+                    up_a[pos] = a
+                    up_b[pos] = b
+                    up_d[pos] = d
+                    pos += 1
     return pos, computed
 
 
@@ -230,12 +231,14 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
         cd = np.empty(width, dtype=np.float32)
         thr = np.empty(width, dtype=np.float32)
         norms = np.empty(width, dtype=np.float32)
+        dx = np.empty(width, dtype=np.float32)
         for i in range(lo + blk * JOIN_BLOCK, min(hi, lo + (blk + 1) * JOIN_BLOCK)):
             m, n_new = gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i,
                                          rows, cid, cd, thr, norms)
             start = offsets[i - lo]
             end, computed = join_node(rows, m, n_new, cid, cd, thr, norms, ids, start, up_a,
-                                      up_b, up_d, abandon, triangle, inner_product, skip_known)
+                                      up_b, up_d, abandon, triangle, inner_product, skip_known,
+                                      dx)
             used[i - lo] = end - start
             counts[i] += computed
 
