@@ -123,6 +123,19 @@ def query_subset(source, n_queries, out_dir):
     return out
 
 
+def git_state(root):
+    """Commit of the checkout, "-dirty" only for uncommitted changes outside results/ (a
+    reproduce run rewrites the committed results files itself); "-" outside a git checkout."""
+    def git(*args):
+        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root).stdout
+
+    commit = git("rev-parse", "--short", "HEAD").strip()
+    if not commit:
+        return "-"
+    dirty = git("status", "--porcelain", "--", ".", ":(exclude)results").strip()
+    return commit + ("-dirty" if dirty else "")
+
+
 def machine_info(command):
     """Machine, date, package versions and command, for the header of every results file."""
     from importlib import metadata
@@ -139,10 +152,9 @@ def machine_info(command):
             versions[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
             continue
-    git = subprocess.run(["git", "describe", "--always", "--dirty"], capture_output=True,
-                         text=True, cwd=Path(__file__).resolve().parent).stdout.strip()
+    git = git_state(Path(__file__).resolve().parents[1])
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "git": git or "-",
+            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "git": git,
             "load_avg": round(os.getloadavg()[0], 2), "versions": versions, "command": command}
 
 

@@ -82,33 +82,44 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
                       old_d):
     """Build new/old candidate lists (forward + reverse neighbours), sampled by random priority.
 
-    Forward neighbours first, one pass over each thread's own rows; then each thread scans all
-    edges and offers the reverse ones landing in its rows. A heap keeps the lowest priorities
-    whatever the push order, so the lists do not depend on the thread count.
+    New lists first, then old lists for the rows that have a new candidate: an old list only
+    meets new candidates in the local join, so a row without any would never use it. Each
+    list gets its forward neighbours in one pass over each thread's own rows, then the reverse
+    ones from a scan of all edges keeping those landing in the thread's rows. A heap keeps the
+    lowest priorities whatever the push order, so the lists do not depend on the thread count.
     """
     n, K = ids.shape
     pr = np.empty((n, K), dtype=np.float32)
+    has_new = np.zeros(n, dtype=np.bool_)
     for i in prange(n):
         for s in range(K):
             j = ids[i, s]
-            if j < 0:
-                continue
-            pr[i, s] = random_priority(min(i, j), max(i, j), salt)
-            if flags[i, s]:
-                heap_push(new_ids, new_pr, new_d, i, j, pr[i, s], dists[i, s])
-            else:
-                heap_push(old_ids, old_pr, old_d, i, j, pr[i, s], dists[i, s])
+            if j >= 0:
+                pr[i, s] = random_priority(min(i, j), max(i, j), salt)
+                if flags[i, s]:
+                    heap_push(new_ids, new_pr, new_d, i, j, pr[i, s], dists[i, s])
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
         for i in range(n):
             for s in range(K):
                 j = ids[i, s]
-                if lo <= j < hi:
-                    if flags[i, s]:
-                        heap_push(new_ids, new_pr, new_d, j, i, pr[i, s], dists[i, s])
-                    else:
-                        heap_push(old_ids, old_pr, old_d, j, i, pr[i, s], dists[i, s])
+                if lo <= j < hi and flags[i, s]:
+                    heap_push(new_ids, new_pr, new_d, j, i, pr[i, s], dists[i, s])
+    for i in prange(n):
+        has_new[i] = count_filled(new_ids, i) > 0
+        if has_new[i]:
+            for s in range(K):
+                if ids[i, s] >= 0 and not flags[i, s]:
+                    heap_push(old_ids, old_pr, old_d, i, ids[i, s], pr[i, s], dists[i, s])
+    for p in prange(n_parts):
+        lo = p * n // n_parts
+        hi = (p + 1) * n // n_parts
+        for i in range(n):
+            for s in range(K):
+                j = ids[i, s]
+                if lo <= j < hi and not flags[i, s] and has_new[j]:
+                    heap_push(old_ids, old_pr, old_d, j, i, pr[i, s], dists[i, s])
 
 
 @njit(cache=True, parallel=True)
@@ -168,10 +179,11 @@ def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, a
 
     For each new candidate x the distances to the later candidates go to dx first (four at a
     time through ``sq_l2_four`` when no pruning switch is on; dx = inf for a pruned pair), then
-    a pair is kept as an update when it beats either endpoint's current K-th distance. The update
-    writes are spelled out here on purpose: moved into a helper taking the arrays, numba
-    reference-counts them on every call and the join runs ~7x slower. Returns (next free update
-    slot, distances computed).
+    a pair is kept as an update when it beats either endpoint's current K-th distance; an
+    endpoint whose K-th distance it does not beat is stored complemented (~id, see
+    ``apply_updates``). The update writes are spelled out here on purpose: moved into a helper
+    taking the arrays, numba reference-counts them on every call and the join runs ~7x slower.
+    Returns (next free update slot, distances computed).
     """
     plain = not (abandon or triangle or inner_product or skip_known)
     computed = 0
@@ -209,8 +221,8 @@ def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, a
             if d < tx or d < thr[y]:
                 b = cid[y]
                 if b != a:
-                    up_a[pos] = a
-                    up_b[pos] = b
+                    up_a[pos] = a if d < tx else ~a
+                    up_b[pos] = b if d < thr[y] else ~b
                     up_d[pos] = d
                     pos += 1
     return pos, computed
@@ -233,6 +245,8 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
         norms = np.empty(width, dtype=np.float32)
         dx = np.empty(width, dtype=np.float32)
         for i in range(lo + blk * JOIN_BLOCK, min(hi, lo + (blk + 1) * JOIN_BLOCK)):
+            if count_filled(new_ids, i) == 0:
+                continue  # no new candidate, no pair: skip the gather
             m, n_new = gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i,
                                          rows, cid, cd, thr, norms)
             start = offsets[i - lo]
@@ -248,6 +262,9 @@ def apply_updates(ids, dists, flags, up_a, up_b, up_d, offsets, used, n_parts, c
     """The NN-descent update: push each kept pair (a, b, d) into heap a and heap b, as new.
 
     Each thread owns a range of rows and applies, in buffer order, the updates touching them.
+    An endpoint stored complemented (~a) had d >= its K-th distance when the pair was emitted;
+    K-th distances only shrink, so that push would be refused and is skipped without touching
+    the heap (a cache miss saved per side).
     """
     n = ids.shape[0]
     for p in prange(n_parts):
@@ -259,9 +276,9 @@ def apply_updates(ids, dists, flags, up_a, up_b, up_d, offsets, used, n_parts, c
                 a = up_a[u]
                 b = up_b[u]
                 if lo <= a < hi:
-                    c += heap_push(ids, dists, flags, a, b, up_d[u], 1)
+                    c += heap_push(ids, dists, flags, a, b if b >= 0 else ~b, up_d[u], 1)
                 if lo <= b < hi:
-                    c += heap_push(ids, dists, flags, b, a, up_d[u], 1)
+                    c += heap_push(ids, dists, flags, b, a if a >= 0 else ~a, up_d[u], 1)
         changed[p] = c
 
 
