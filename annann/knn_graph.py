@@ -17,7 +17,7 @@ from .distances import check_metric, normalize_rows
 from .graph_quality import GraphRecallProbe, graph_recall
 from .graph_search import lsh_beam_search, lsh_beam_search_many, prepare_search_graph
 from .heaps import sorted_rows
-from .lsh import LSHTables
+from .lsh import DIRECTIONS, LSHTables
 from .nndescent import nn_descent
 from .atomic import atomic_path
 from .validation import as_float_matrix, as_query_vector, check_k, check_positive_int
@@ -37,8 +37,8 @@ def _check_fraction(value, name, low, high, low_open=True):
 class KNNGraphIndex:
     """Approximate K-NN graph built by NN-descent from an LSH (or random) start, searchable.
 
-    Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables and
-    bucket_size (the variable-length LSH), rho (sampling rate), delta (stop when updates <
+    Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables,
+    bucket_size and lsh_directions ("data" | "gaussian", see ``lsh``: the variable-length LSH), rho (sampling rate), delta (stop when updates <
     delta*N*K), max_iters, pool_size (heap capacity during the build, >= K; KGraph's L - the K
     nearest of the pool form the graph; default max(20, 1.25 K): at 1M SIFT with K=20 a pool of
     20 stalls at graph recall 0.92, 25 passes 0.95 - results/knngraph/), max_candidates
@@ -52,7 +52,7 @@ class KNNGraphIndex:
     """
 
     def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
-                 bucket_size=32, rho=1.0, delta=0.001, max_iters=30, pool_size=None,
+                 bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
                  max_candidates=None, early_abandon=False, triangle_bound=False,
                  inner_product=False, max_degree=None, prune_alpha=1.0, entry_tables=1,
                  n_jobs=None, seed=0, progress=False):
@@ -63,6 +63,9 @@ class KNNGraphIndex:
         self.init = init
         self.lsh_tables = check_positive_int(lsh_tables, "lsh_tables")
         self.bucket_size = check_positive_int(bucket_size, "bucket_size", minimum=2)
+        if lsh_directions not in DIRECTIONS:
+            raise ValueError(f"lsh_directions: must be one of {DIRECTIONS}, got {lsh_directions!r}")
+        self.lsh_directions = lsh_directions
         self.rho = _check_fraction(rho, "rho", 0.0, 1.0)
         self.delta = _check_fraction(delta, "delta", 0.0, 1.0, low_open=False)
         self.max_iters = check_positive_int(max_iters, "max_iters", minimum=0)
@@ -110,7 +113,8 @@ class KNNGraphIndex:
     def _build(self, callback):
         t0 = time.perf_counter()
         n_tables = self.lsh_tables if self.init == "lsh" else self.entry_tables
-        self.tables = LSHTables(n_tables, self.bucket_size, self.seed).build(self.X)
+        self.tables = LSHTables(n_tables, self.bucket_size, self.seed,
+                                self.lsh_directions).build(self.X)
         t_lsh = time.perf_counter() - t0
         pool = min(self.pool_size, self.X.shape[0] - 1)
         ids, sq, stats = nn_descent(
@@ -152,7 +156,8 @@ class KNNGraphIndex:
         if self.metric == "angular":
             X = normalize_rows(X)
         self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self.tables = LSHTables(self.entry_tables, self.bucket_size, self.seed).build(self.X)
+        self.tables = LSHTables(self.entry_tables, self.bucket_size, self.seed,
+                                self.lsh_directions).build(self.X)
         self._ids = ids.astype(np.int32)
         self._sq = sq_dists.astype(np.float32)
         self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
@@ -222,9 +227,10 @@ class KNNGraphIndex:
 
     # ---------------------------------------------------------------- persistence
     _FORMAT = "annann.KNNGraphIndex/1"
-    _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "rho", "delta",
-               "max_iters", "pool_size", "max_candidates", "early_abandon", "triangle_bound",
-               "inner_product", "max_degree", "prune_alpha", "entry_tables", "n_jobs", "seed")
+    _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "lsh_directions",
+               "rho", "delta", "max_iters", "pool_size", "max_candidates", "early_abandon",
+               "triangle_bound", "inner_product", "max_degree", "prune_alpha", "entry_tables",
+               "n_jobs", "seed")
     _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees")
     _TABLE_ARRAYS = ("directions", "orders", "left", "thresholds", "starts", "ends", "roots")
 
@@ -270,5 +276,6 @@ class KNNGraphIndex:
             setattr(self.tables, a, data["table_" + a])
         self.tables.n_tables = int(self.tables.roots.shape[0])
         self.tables.bucket_size, self.tables.seed = self.bucket_size, self.seed
+        self.tables.kind = self.lsh_directions
         self._init_search_state()
         return self

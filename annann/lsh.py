@@ -1,11 +1,17 @@
 """Variable-length-code LSH ("changeable length code", seed 003): even buckets by recursive splits.
 
-Each table draws one random Gaussian direction per code bit (depth). A bucket holding more than
+Each table draws one random direction per code bit (depth). A bucket holding more than
 ``bucket_size`` points is split by one more bit: its points are projected on that depth's direction
 and cut at the bucket's median projection (the threshold is stored with the bucket), recursively,
 until every bucket holds at most ``bucket_size`` points. So bucket sizes stay within
 (bucket_size / 2, bucket_size] however clustered the data is - the uneven-bucket problem of plain
 fixed-length random-projection LSH that the seed points out.
+
+Directions: ``"data"`` (default) takes each bit's direction as the difference of two random data
+rows, so projections follow the data's spread (on 1M SIFT the LSH start graph's recall rises from
+0.17 to 0.23 and NN-descent reaches 0.95 ~12 % sooner, results/knngraph/); ``"gaussian"`` is the
+seed's data-independent Gaussian projection. Both are one fixed direction per code bit, so a
+query hashes the same way either way.
 
 Each table is a binary trie over a permutation ``order`` of the point ids: every trie node owns a
 contiguous range of ``order``, children split their parent's range, leaves are the buckets. A query
@@ -126,20 +132,40 @@ def code_length(n, bucket_size):
     return max(1, math.ceil(math.log2(max(n, 2) / bucket_size))) + 1
 
 
+DIRECTIONS = ("data", "gaussian")
+
+
+def draw_directions(X, n_tables, n_bits, kind, rng):
+    """(n_tables, n_bits, d) float32 unit directions: differences of random row pairs ("data")
+    or Gaussian ("gaussian"); a zero difference (duplicate rows) falls back to Gaussian."""
+    n, d = X.shape
+    gauss = rng.standard_normal((n_tables, n_bits, d)).astype(np.float32)
+    if kind == "gaussian":
+        return gauss
+    a = rng.integers(0, n, size=(n_tables, n_bits))
+    b = rng.integers(0, n, size=(n_tables, n_bits))
+    diff = X[a] - X[b]
+    norm = np.linalg.norm(diff, axis=2, keepdims=True)
+    return np.where(norm > 0, diff / np.where(norm > 0, norm, 1), gauss).astype(np.float32)
+
+
 class LSHTables:
     """The t variable-length-code tables over one data matrix (arrays only, numba-friendly)."""
 
-    def __init__(self, n_tables=4, bucket_size=32, seed=0):
+    def __init__(self, n_tables=4, bucket_size=32, seed=0, directions="data"):
         self.n_tables = check_positive_int(n_tables, "n_tables")
         self.bucket_size = check_positive_int(bucket_size, "bucket_size", minimum=2)
         self.seed = int(seed)
+        if directions not in DIRECTIONS:
+            raise ValueError(f"directions: must be one of {DIRECTIONS}, got {directions!r}")
+        self.kind = directions
 
     def build(self, X):
         """Hash the rows of X (float32, C-contiguous) into n_tables tries of even buckets."""
         n, d = X.shape
         rng = np.random.default_rng(self.seed)
         L = code_length(n, self.bucket_size)
-        self.directions = rng.standard_normal((self.n_tables, L, d)).astype(np.float32)
+        self.directions = draw_directions(X, self.n_tables, L, self.kind, rng)
         lefts, threshs, starts, ends, roots = [], [], [], [], []
         self.orders = np.empty((self.n_tables, n), dtype=np.int32)
         offset = 0
@@ -214,9 +240,9 @@ class LSHTables:
 class LSHIndex:
     """The variable-length LSH alone as a search index: hash the query, re-rank its buckets."""
 
-    def __init__(self, metric="euclidean", n_tables=8, bucket_size=64, seed=0):
+    def __init__(self, metric="euclidean", n_tables=8, bucket_size=64, seed=0, directions="data"):
         self.metric = check_metric(metric)
-        self.tables = LSHTables(n_tables, bucket_size, seed)
+        self.tables = LSHTables(n_tables, bucket_size, seed, directions)
         self.X = None
 
     def fit(self, X):

@@ -142,6 +142,7 @@ def count_pairs(new_ids, old_ids, lo, hi, out):
 
 
 JOIN_BLOCK = 64  # nodes per parallel task of the local join (one gather buffer per task)
+OWNER_BLOCK = 16  # rows per ownership block of the update pass (blocks alternate between threads)
 
 
 @njit(cache=True)
@@ -261,23 +262,22 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
 def apply_updates(ids, dists, flags, up_a, up_b, up_d, offsets, used, n_parts, changed):
     """The NN-descent update: push each kept pair (a, b, d) into heap a and heap b, as new.
 
-    Each thread owns a range of rows and applies, in buffer order, the updates touching them.
+    Each thread owns interleaved blocks of OWNER_BLOCK rows and applies, in buffer order, the
+    updates touching them. Interleaved, not halves: one chunk's updates land on rows near the
+    chunk's nodes (points are in LSH bucket order), so halves would leave one thread idle.
     An endpoint stored complemented (~a) had d >= its K-th distance when the pair was emitted;
     K-th distances only shrink, so that push would be refused and is skipped without touching
-    the heap (a cache miss saved per side).
+    the heap (a cache miss saved per side). Negative ids never match an owner.
     """
-    n = ids.shape[0]
     for p in prange(n_parts):
-        lo = p * n // n_parts
-        hi = (p + 1) * n // n_parts
         c = 0
         for g in range(offsets.shape[0]):
             for u in range(offsets[g], offsets[g] + used[g]):
                 a = up_a[u]
                 b = up_b[u]
-                if lo <= a < hi:
+                if a >= 0 and (a // OWNER_BLOCK) % n_parts == p:
                     c += heap_push(ids, dists, flags, a, b if b >= 0 else ~b, up_d[u], 1)
-                if lo <= b < hi:
+                if b >= 0 and (b // OWNER_BLOCK) % n_parts == p:
                     c += heap_push(ids, dists, flags, b, a if a >= 0 else ~a, up_d[u], 1)
         changed[p] = c
 

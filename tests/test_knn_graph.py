@@ -63,6 +63,7 @@ def test_random_init_variant(bigann10k):
     ({"n_neighbors": 0}, "n_neighbors"), ({"bucket_size": 1}, "bucket_size"),
     ({"delta": -0.1}, "delta"), ({"metric": "cosine"}, "metric"), ({"pool_size": 5}, "pool_size"),
     ({"n_jobs": 0}, "n_jobs"), ({"entry_tables": 9}, "entry_tables"), ({"max_iters": 1.5}, "max_iters"),
+    ({"lsh_directions": "pca"}, "lsh_directions"),
 ])
 def test_bad_parameters(kw, msg):
     with pytest.raises(ValueError, match=msg):

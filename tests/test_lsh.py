@@ -8,9 +8,10 @@ from annann.lsh import LSHIndex, LSHTables
 
 
 @pytest.mark.parametrize("b", [2, 17, 32, 100])
-def test_bucket_sizes_never_exceed_b(bigann10k, b):
+@pytest.mark.parametrize("directions", ["data", "gaussian"])
+def test_bucket_sizes_never_exceed_b(bigann10k, b, directions):
     X = bigann10k.train
-    T = LSHTables(n_tables=3, bucket_size=b, seed=1).build(X)
+    T = LSHTables(n_tables=3, bucket_size=b, seed=1, directions=directions).build(X)
     sizes = T.bucket_sizes()
     assert sizes.max() <= b
     assert sizes.min() >= b // 2  # median splits: even buckets
@@ -26,6 +27,33 @@ def test_skewed_data_still_gives_even_buckets():
     X = np.concatenate([rng.normal(0, 0.01, (1900, 16)), rng.normal(5, 3, (100, 16))])
     sizes = LSHTables(2, 20, seed=0).build(X.astype(np.float32)).bucket_sizes()
     assert sizes.max() <= 20 and sizes.min() >= 10
+
+
+def test_data_directions_are_unit_and_survive_duplicate_rows(bigann10k):
+    T = LSHTables(3, 32, seed=0).build(bigann10k.train)
+    assert np.allclose(np.linalg.norm(T.directions, axis=2), 1.0, atol=1e-5)
+    same = np.ones((200, 8), dtype=np.float32)  # every row pair differs by zero: Gaussian fallback
+    T = LSHTables(2, 16, seed=0).build(same)
+    assert np.isfinite(T.directions).all() and np.abs(T.directions).sum() > 0
+    assert T.bucket_sizes().max() <= 16
+
+
+def test_data_directions_give_purer_buckets_than_gaussian(bigann10k):
+    """Buckets as neighbour candidates: the share of each point's true 10-NN sharing a bucket."""
+    X = bigann10k.train[:4000]
+    d2 = ((X[:300, None, :] - X[None, :, :]) ** 2).sum(-1)
+    d2[np.arange(300), np.arange(300)] = np.inf
+    truth = np.argsort(d2, axis=1)[:, :10]
+    hit = {}
+    for kind in ("data", "gaussian"):
+        T = LSHTables(4, 32, seed=0, directions=kind).build(X)
+        bucket = np.empty((4, X.shape[0]), dtype=np.int64)
+        for t in range(4):
+            order, starts, ends = T.buckets(t)
+            bucket[t, order] = np.repeat(np.arange(starts.shape[0]), ends - starts)
+        same = (bucket[:, truth] == bucket[:, np.arange(300)][:, :, None]).any(axis=0)
+        hit[kind] = same.mean()
+    assert hit["data"] > hit["gaussian"]
 
 
 def test_point_hashes_to_its_own_bucket(bigann10k):
@@ -63,6 +91,8 @@ def test_lsh_errors(bigann10k):
         LSHTables(2, 1)
     with pytest.raises(ValueError, match="n_tables"):
         LSHTables(0, 8)
+    with pytest.raises(ValueError, match="directions"):
+        LSHTables(2, 8, directions="uniform")
     with pytest.raises(ValueError, match="metric"):
         LSHIndex("hamming")
     with pytest.raises(ValueError, match="empty"):
