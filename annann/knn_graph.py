@@ -38,17 +38,19 @@ class KNNGraphIndex:
     """Approximate K-NN graph built by NN-descent from an LSH (or random) start, searchable.
 
     Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables,
-    bucket_size and lsh_directions ("data" | "gaussian", see ``lsh``: the variable-length LSH), rho (sampling rate), delta (stop when updates <
-    delta*N*K), max_iters, pool_size (heap capacity during the build, >= K; KGraph's L - the K
-    nearest of the pool form the graph; default max(20, 1.25 K): at 1M SIFT with K=20 a pool of
-    20 stalls at graph recall 0.92, 25 passes 0.95 - results/knngraph/), max_candidates
-    (per-node new/old candidate lists; default rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
+    bucket_size and lsh_directions ("data" | "gaussian", see ``lsh``: the variable-length LSH),
+    rho (sampling rate), delta (stop when updates < delta*N*K), max_iters, pool_size (heap
+    capacity during the build, >= K; KGraph's L - the K nearest of the pool form the graph;
+    default max(20, 1.25 K): at 1M SIFT with K=20 a pool of 20 stalls at graph recall 0.92, 25
+    passes 0.95 - results/knngraph/), max_candidates (per-node new/old candidate lists; default
+    rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
     max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), n_jobs
     (build threads), seed.
 
-    The pruning switches are off by default because none paid in results/knngraph/ (100k SIFT):
-    early abandoning saved no time, the triangle bound excluded < 0.1 % of the pairs, the
-    inner-product form was slower; each keeps the graph (checked in tests/test_nndescent.py).
+    The pruning switches are off by default because none paid in
+    results/knngraph/bench_100000_switches.md (100k SIFT): early abandoning was 1.6x slower, the
+    triangle bound excluded 0.1 % of the pairs for 4 % more time, the inner-product form was
+    16 % slower; each keeps the graph (checked in tests/test_nndescent.py).
     """
 
     def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
