@@ -79,7 +79,7 @@ def init_from_buckets(X, order, starts, ends, ids, dists, flags, counts):
 
 @njit(cache=True, parallel=True)
 def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, old_ids, old_pr,
-                      old_d):
+                      old_d, with_dists):
     """Build new/old candidate lists (forward + reverse neighbours), sampled by random priority.
 
     New lists first, then old lists for the rows that have a new candidate: an old list only
@@ -87,6 +87,8 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
     list gets its forward neighbours in one pass over each thread's own rows, then the reverse
     ones from a scan of all edges keeping those landing in the thread's rows. A heap keeps the
     lowest priorities whatever the push order, so the lists do not depend on the thread count.
+    with_dists: also keep each candidate's distance in new_d / old_d (only the triangle bound
+    reads it); without, the id array doubles as the heap payload, one row fewer to touch per push.
     """
     n, K = ids.shape
     pr = np.empty((n, K), dtype=np.float32)
@@ -97,7 +99,10 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
             if j >= 0:
                 pr[i, s] = random_priority(min(i, j), max(i, j), salt)
                 if flags[i, s]:
-                    heap_push(new_ids, new_pr, new_d, i, j, pr[i, s], dists[i, s])
+                    if with_dists:
+                        heap_push(new_ids, new_pr, new_d, i, j, pr[i, s], dists[i, s])
+                    else:
+                        heap_push(new_ids, new_pr, new_ids, i, j, pr[i, s], j)
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
@@ -105,13 +110,19 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
             for s in range(K):
                 j = ids[i, s]
                 if lo <= j < hi and flags[i, s]:
-                    heap_push(new_ids, new_pr, new_d, j, i, pr[i, s], dists[i, s])
+                    if with_dists:
+                        heap_push(new_ids, new_pr, new_d, j, i, pr[i, s], dists[i, s])
+                    else:
+                        heap_push(new_ids, new_pr, new_ids, j, i, pr[i, s], i)
     for i in prange(n):
         has_new[i] = count_filled(new_ids, i) > 0
         if has_new[i]:
             for s in range(K):
                 if ids[i, s] >= 0 and not flags[i, s]:
-                    heap_push(old_ids, old_pr, old_d, i, ids[i, s], pr[i, s], dists[i, s])
+                    if with_dists:
+                        heap_push(old_ids, old_pr, old_d, i, ids[i, s], pr[i, s], dists[i, s])
+                    else:
+                        heap_push(old_ids, old_pr, old_ids, i, ids[i, s], pr[i, s], ids[i, s])
     for p in prange(n_parts):
         lo = p * n // n_parts
         hi = (p + 1) * n // n_parts
@@ -119,7 +130,10 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
             for s in range(K):
                 j = ids[i, s]
                 if lo <= j < hi and not flags[i, s] and has_new[j]:
-                    heap_push(old_ids, old_pr, old_d, j, i, pr[i, s], dists[i, s])
+                    if with_dists:
+                        heap_push(old_ids, old_pr, old_d, j, i, pr[i, s], dists[i, s])
+                    else:
+                        heap_push(old_ids, old_pr, old_ids, j, i, pr[i, s], i)
 
 
 @njit(cache=True, parallel=True)
@@ -147,11 +161,12 @@ OWNER_BLOCK = 16  # rows per ownership block of the update pass (blocks alternat
 
 @njit(cache=True)
 def gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i, rows, cid, cd, thr,
-                      norms):
+                      norms, need_d, need_norms):
     """Copy node i's new then old candidates' rows into rows[:m]; returns (m, number new).
 
-    Alongside: ids (cid), distances to i (cd), current K-th distances (thr), squared norms.
-    Gathering puts the pairs of one local join in a few contiguous kilobytes of cache.
+    Alongside: ids (cid), current K-th distances (thr) and, when a pruning switch reads them,
+    distances to i (cd, need_d) and squared norms (need_norms). Gathering puts the pairs of one
+    local join in a few contiguous kilobytes of cache.
     """
     m = 0
     for src in range(2):
@@ -166,9 +181,11 @@ def gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i, row
             for t in range(X.shape[1]):
                 rows[m, t] = X[a, t]
             cid[m] = a
-            cd[m] = lst_d[i, x]
             thr[m] = dists[a, 0]
-            norms[m] = sq_norms[a]
+            if need_d:
+                cd[m] = lst_d[i, x]
+            if need_norms:
+                norms[m] = sq_norms[a]
             m += 1
     return m, n_new
 
@@ -249,7 +266,7 @@ def join_chunk(X, sq_norms, ids, dists, new_ids, new_d, old_ids, old_d, lo, hi, 
             if count_filled(new_ids, i) == 0:
                 continue  # no new candidate, no pair: skip the gather
             m, n_new = gather_candidates(X, sq_norms, dists, new_ids, new_d, old_ids, old_d, i,
-                                         rows, cid, cd, thr, norms)
+                                         rows, cid, cd, thr, norms, triangle, inner_product)
             start = offsets[i - lo]
             end, computed = join_node(rows, m, n_new, cid, cd, thr, norms, ids, start, up_a,
                                       up_b, up_d, abandon, triangle, inner_product, skip_known,
@@ -308,6 +325,14 @@ def local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, ol
         total_updates += int(changed.sum())
         lo = hi
     return total_updates
+
+
+def candidate_heaps(n, capacity, with_dists):
+    """(ids, priorities, distances) of n empty candidate heaps. Only the triangle bound reads the
+    distances; without it they are a 1-row placeholder and the ids double as the heap payload."""
+    ids = np.full((n, capacity), -1, dtype=np.int32)
+    priorities = np.full((n, capacity), np.inf, dtype=np.float32)
+    return ids, priorities, np.zeros((n if with_dists else 1, capacity), dtype=np.float32)
 
 
 def unpermute_rows(ids, dists, perm):
@@ -379,10 +404,10 @@ def nn_descent(X, n_neighbors, init_tables=None, rho=1.0, delta=0.001, max_iters
     threshold = delta * n * K
     bar = tqdm(total=max_iters, desc="nn-descent", disable=not progress, unit="iter")
     for it in range(1, max_iters + 1):
-        new_ids, new_pr, new_d = empty_heaps(n, C, np.float32)
-        old_ids, old_pr, old_d = empty_heaps(n, C, np.float32)
+        new_ids, new_pr, new_d = candidate_heaps(n, C, triangle)
+        old_ids, old_pr, old_d = candidate_heaps(n, C, triangle)
         sample_candidates(ids, dists, flags, seed * 1000 + it, n_parts, new_ids, new_pr, new_d,
-                          old_ids, old_pr, old_d)
+                          old_ids, old_pr, old_d, triangle)
         mark_sampled_old(ids, flags, new_ids)
         updates = local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, old_d,
                                    n_parts, abandon, triangle, inner_product, skip_known,

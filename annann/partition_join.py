@@ -27,8 +27,8 @@ import numpy as np
 from .graph_merge import drop_known, to_local
 from .heaps import empty_heaps
 from .lsh import LSHTables
-from .nndescent import (init_from_buckets, init_random, local_join_round, mark_sampled_old,
-                        sample_candidates)
+from .nndescent import (candidate_heaps, init_from_buckets, init_random, local_join_round,
+                        mark_sampled_old, sample_candidates)
 
 _NUMBA_LOCK = threading.Lock()  # numba kernels of one process run one task at a time
 
@@ -52,10 +52,10 @@ def local_descent(X, ids, dists, flags, n_candidates, iters, delta, salt, counts
     parts = numba.get_num_threads()
     history = []
     for it in range(iters):
-        new_ids, new_pr, new_d = empty_heaps(n, n_candidates, np.float32)
-        old_ids, old_pr, old_d = empty_heaps(n, n_candidates, np.float32)
+        new_ids, new_pr, new_d = candidate_heaps(n, n_candidates, False)
+        old_ids, old_pr, old_d = candidate_heaps(n, n_candidates, False)
         sample_candidates(ids, dists, flags, salt + it, parts, new_ids, new_pr, new_d, old_ids,
-                          old_pr, old_d)
+                          old_pr, old_d, False)
         mark_sampled_old(ids, flags, new_ids)
         updates = local_join_round(X, sq_norms, ids, dists, flags, new_ids, new_d, old_ids, old_d,
                                    parts, False, False, False, False, counts)
