@@ -22,6 +22,7 @@ from pathlib import Path
 import h5py
 
 from annann.atomic import atomic_path
+from annann.cpus import usable_cpus
 from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
 
 from .export import markdown, speedup_text, write_csv
@@ -49,6 +50,7 @@ class Target:
     queries: int = None  # first N test queries; None: all
     runs: int = 3  # timed passes over the queries (best kept)
     run_groups: tuple = ()  # ((algorithm, (group, ...)), ...): restrict those algorithms
+    lanes: int = 1  # definitions run at a time, each pinned to one CPU (see runner.run_benchmark)
 
     def __post_init__(self):
         if self.size not in SIZES:
@@ -61,13 +63,17 @@ class Target:
 
 
 # The learned-space variants (ae, dec) are compared in their own study (results/annann); here
-# ANNANN runs its best variant only, which keeps the small sets to a few minutes.
+# ANNANN runs its best variant only, which keeps the small sets to a few minutes. The small sets
+# run two definitions at a time, one per core (their builds take seconds, so the time goes to
+# one-time costs that do not need the whole machine: pynndescent's JIT compilation, ~1 min per
+# process and ~3 min more on a fresh install, and ANNANN's single-threaded training).
 BEST_GROUPS = (("annann", ("ae-knn",)), ("annann-raw", ("sqrt-n",)), ("knngraph-lsh", ("K-20",)))
+SLOW_FIRST = ("pynndescent", "annann")  # the longest builds start first so lanes end together
 TARGETS = (
     Target("bigann-10k-128-euclidean", "small",
-           run_groups=(("annann", ("ae-knn",)),)),
+           run_groups=(("annann", ("ae-knn",)),), lanes=2),
     Target("glove-twitter-12k-25-angular", "small",
-           run_groups=(("annann", ("ae-knn",)),)),
+           run_groups=(("annann", ("ae-knn",)),), lanes=2),
     Target("fashion-mnist-784-euclidean", "medium", queries=1000, runs=1,
            run_groups=BEST_GROUPS),
     Target("fg-sift-128-euclidean", "large", queries=1000, runs=1,
@@ -158,19 +164,23 @@ def machine_info(command):
             "load_avg": round(os.getloadavg()[0], 2), "versions": versions, "command": command}
 
 
-def provenance(info, target, n_queries, seconds):
+def provenance(info, target, n_queries, seconds, lanes=1):
     """Markdown lines naming what produced a results file."""
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
+    how = ("Definitions ran one at a time; builds used every core." if lanes == 1 else
+           f"Definitions ran {lanes} at a time, each pinned to its own core; builds used that "
+           f"one core.")
     return (f"Produced by `{info['command']}` on {info['date_utc']} (git {info['git']}): "
             f"{info['cores']} cores ({info['cpu']}), python {info['python']}; {versions}. "
             f"Queries: {n_queries}, one at a time on one thread, best of {target.runs} pass(es). "
+            f"{how} "
             f"Runner wall time for this dataset in this invocation: {seconds / 60:.1f} min "
             f"(finished definitions are skipped, so a resumed run shows only the rest). "
             f"1-min load average when written: {os.getloadavg()[0]:.1f} (shared machine: QPS "
             f"compares within one table).")
 
 
-def write_reports(dataset, target, results_dir, info, seconds):
+def write_reports(dataset, target, results_dir, info, seconds, lanes=1):
     """Plot, CSV and Markdown (with provenance) of every result of dataset; returns the paths."""
     table = collect(results_dir, dataset, 10, False)
     if not table.rows:
@@ -180,7 +190,7 @@ def write_reports(dataset, target, results_dir, info, seconds):
     md = Path(f"{stem}.md")
     with atomic_path(md) as tmp:
         Path(tmp).write_text(markdown(table, f"## {title} (Pareto points)\n\n" + provenance(
-            info, target, dataset.test.shape[0], seconds)) + glance_table(table) + build_table(table))
+            info, target, dataset.test.shape[0], seconds, lanes)) + glance_table(table) + build_table(table))
     return [plot_recall_qps(table, f"{stem}.png", title),
             plot_build(table, f"{stem}-build.png", f"{dataset.name}: build time vs index size"),
             write_csv(table, f"{stem}.csv"), md]
@@ -218,8 +228,13 @@ def build_table(table):
 
 
 def reproduce(only="all", data_dir="data", results_dir="results", force=False, targets=TARGETS,
-              algorithms=ALGORITHMS, definitions="algos.yaml", progress=True, command=None):
-    """Run every selected target; returns {dataset: "ok" | error message}."""
+              algorithms=ALGORITHMS, definitions="algos.yaml", progress=True, command=None,
+              parallelism=None):
+    """Run every selected target; returns {dataset: "ok" | error message}.
+
+    parallelism: definitions at a time for every target (None: each target's ``lanes``, capped
+    by the CPUs this process may use).
+    """
     if only not in SIZES + ("all",):
         raise ValueError(f"only: must be one of {', '.join(SIZES)} or all, got {only!r}")
     command = command or "annann-bench " + " ".join(shlex.quote(x) for x in sys.argv[1:])
@@ -231,14 +246,16 @@ def reproduce(only="all", data_dir="data", results_dir="results", force=False, t
             path = source_path(target, data_dir)
             if target.queries:
                 path = query_subset(path, target.queries, data_dir)
+            lanes = parallelism or min(target.lanes, usable_cpus())
             t0 = time.perf_counter()
             report = run_benchmark(str(path), list(algorithms), 10, target.runs, False, force,
                                    definitions, None, data_dir, results_dir,
-                                   progress=progress, run_groups=target.groups)
+                                   progress=progress, run_groups=target.groups,
+                                   parallelism=lanes, first=SLOW_FIRST)
             seconds = time.perf_counter() - t0
             dataset = get_dataset(str(path), data_dir, download=False, progress=False)
             for out in write_reports(dataset, target, results_dir, machine_info(command),
-                                     seconds):
+                                     seconds, lanes):
                 print(f"  wrote {out}", flush=True)
             status[target.dataset] = ("ok" if report.ok else
                                       "failed: " + "; ".join(f"{a}: {e}" for a, e in report.failed))

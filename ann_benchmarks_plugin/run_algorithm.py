@@ -8,6 +8,7 @@ alone; its command line mirrors the harness's run_algorithm.py, plus where to re
 import argparse
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -134,12 +135,16 @@ def main(argv=None):
     p.add_argument("--runs", type=int, required=True)
     p.add_argument("--batch", action="store_true")
     p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--cpu", type=int, default=None,
+                   help="pin this process (and its children) to this one CPU")
     p.add_argument("build", help="JSON list of constructor arguments")
     p.add_argument("queries", nargs="*", default=[], help="JSON list per query argument group")
     a = p.parse_args(argv)
     definition = Definition(a.algorithm, a.constructor, a.module, "", json.loads(a.build),
                             [json.loads(q) for q in a.queries], False)
     try:
+        if a.cpu is not None:
+            os.sched_setaffinity(0, {a.cpu})
         dataset = get_dataset(a.dataset, a.data_dir, download=False)
         if a.count > dataset.train.shape[0]:
             raise ValueError(f"--count {a.count} is larger than the train set "

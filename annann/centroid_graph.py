@@ -10,6 +10,8 @@ import tempfile
 import hnswlib
 import numpy as np
 
+from .cpus import usable_cpus
+
 
 class CentroidGraph:
     """Squared-L2 HNSW over (k, e) centres with labels 0..k-1."""
@@ -22,7 +24,7 @@ class CentroidGraph:
             index = hnswlib.Index(space="l2", dim=self.dim)
             index.init_index(max_elements=self.n, ef_construction=self.ef_construction, M=self.M,
                              random_seed=self.seed)
-            index.set_num_threads(max(1, os.cpu_count() or 1))
+            index.set_num_threads(usable_cpus())
             index.add_items(centers, np.arange(self.n))
         index.set_num_threads(1)
         self.index = index

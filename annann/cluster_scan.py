@@ -7,6 +7,8 @@ One call answers one query with no per-vector Python work; ``search_queries`` lo
 import numpy as np
 from numba import njit
 
+from .selection import sort_pairs
+
 
 @njit(cache=True, fastmath=True, inline="always")
 def squared_distance(a, b):
@@ -61,22 +63,14 @@ def heap_push(heap_d, heap_i, size, d, i):
 
 @njit(cache=True)
 def sort_heap(heap_d, heap_i, size, out_i, out_d):
-    """Write the heap's items nearest first (ties by smaller id) into out_i/out_d; pad the rest."""
-    order = np.argsort(heap_d[:size], kind="mergesort")
-    d_sorted = heap_d[:size][order]
-    i_sorted = heap_i[:size][order]
-    start = 0
-    while start < size:  # order equal distances by id so results are deterministic
-        end = start + 1
-        while end < size and d_sorted[end] == d_sorted[start]:
-            end += 1
-        if end - start > 1:
-            sub = np.argsort(i_sorted[start:end], kind="mergesort")
-            i_sorted[start:end] = i_sorted[start:end][sub]
-        start = end
+    """Write the heap's items nearest first (ties by smaller id) into out_i/out_d; pad the rest.
+
+    Sorts heap_d/heap_i[:size] in place (they are scratch once the scan is done).
+    """
+    sort_pairs(heap_d, heap_i, size)
     for t in range(size):
-        out_i[t] = i_sorted[t]
-        out_d[t] = d_sorted[t]
+        out_i[t] = heap_i[t]
+        out_d[t] = heap_d[t]
     for t in range(size, out_i.shape[0]):
         out_i[t] = -1
         out_d[t] = np.inf
@@ -86,7 +80,8 @@ def sort_heap(heap_d, heap_i, size, out_i, out_d):
 def rank_clusters(centroids, counts, candidates, q, C, chosen):
     """Keep the C non-empty candidate clusters nearest to q (by original-space centroid).
 
-    Writes them nearest first into ``chosen``; returns (how many, centroid distances computed).
+    Writes them nearest first (ties by smaller cluster id) into ``chosen``; returns (how many,
+    centroid distances computed).
     """
     heap_d = np.empty(C, dtype=np.float32)
     heap_i = np.empty(C, dtype=np.int64)
@@ -98,9 +93,9 @@ def rank_clusters(centroids, counts, candidates, q, C, chosen):
             continue
         comps += 1
         size = heap_push(heap_d, heap_i, size, squared_distance(centroids[c], q), c)
-    order = np.argsort(heap_d[:size], kind="mergesort")
+    sort_pairs(heap_d, heap_i, size)
     for t in range(size):
-        chosen[t] = heap_i[order[t]]
+        chosen[t] = heap_i[t]
     return size, comps
 
 

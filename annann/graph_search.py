@@ -18,6 +18,7 @@ from numba import njit, prange
 
 from .distance_kernels import sq_l2, sq_l2_vec
 from .lsh import query_candidates
+from .selection import sort_pairs
 
 
 @njit(cache=True)
@@ -51,9 +52,12 @@ def diversify(X, ids, dists, indptr, rev, rev_d, max_reverse, max_degree, alpha_
     n, K = ids.shape
     for i in prange(n):
         r0 = indptr[i]
-        nr = min(indptr[i + 1] - r0, max_reverse)
+        n_rev = indptr[i + 1] - r0
+        nr = min(n_rev, max_reverse)
         # the nearest reverse edges first when capping them
-        rorder = np.argsort(rev_d[r0:indptr[i + 1]])[:nr]
+        rid = rev[r0:r0 + n_rev].copy()
+        rd = rev_d[r0:r0 + n_rev].copy()
+        sort_pairs(rd, rid, n_rev)
         cand = np.empty(K + nr, dtype=np.int32)
         cd = np.empty(K + nr, dtype=np.float32)
         m = 0
@@ -63,7 +67,7 @@ def diversify(X, ids, dists, indptr, rev, rev_d, max_reverse, max_degree, alpha_
                 cd[m] = dists[i, s]
                 m += 1
         for s in range(nr):
-            j = rev[r0 + rorder[s]]
+            j = rid[s]
             dup = j == i
             for u in range(m):
                 if cand[u] == j:
@@ -71,13 +75,13 @@ def diversify(X, ids, dists, indptr, rev, rev_d, max_reverse, max_degree, alpha_
                     break
             if not dup:
                 cand[m] = j
-                cd[m] = rev_d[r0 + rorder[s]]
+                cd[m] = rd[s]
                 m += 1
-        order = np.argsort(cd[:m])
+        sort_pairs(cd, cand, m)
         kept = 0
         for s in range(m):
-            c = cand[order[s]]
-            dc = cd[order[s]]
+            c = cand[s]
+            dc = cd[s]
             ok = True
             for u in range(kept):
                 if alpha_sq * sq_l2(X, out[i, u], X, c) <= dc:

@@ -25,6 +25,7 @@ from numba import njit, prange
 
 from .distance_kernels import sq_l2_vec
 from .distances import check_metric, normalize_rows
+from .selection import select_kth, sort_pairs
 from .validation import as_float_matrix, as_query_vector, check_k, check_positive_int
 
 
@@ -33,7 +34,7 @@ def split_segments(order, proj, depth, starts, ends, thresholds):
     """Median-split each segment order[s:e] by proj[:, depth]; store the cut value per segment.
 
     The lower half (by projection) moves to order[s:mid], the upper half to order[mid:e], each
-    keeping its relative order; a selection (np.partition) finds the median, so a level costs
+    keeping its relative order; a selection (select_kth) finds the median, so a level costs
     linear time rather than a sort. Ties at the median fill the lower half first.
     """
     for g in prange(starts.shape[0]):
@@ -45,7 +46,7 @@ def split_segments(order, proj, depth, starts, ends, thresholds):
         vals = np.empty(m, dtype=np.float32)
         for i in range(m):
             vals[i] = proj[seg[i], depth]
-        med = np.partition(vals, mid - 1)[mid - 1]
+        med = select_kth(vals.copy(), mid - 1)
         below = 0
         for i in range(m):
             if vals[i] < med:
@@ -115,16 +116,14 @@ def query_candidates(q, directions, left, thresholds, starts, ends, roots, order
 
 @njit(cache=True)
 def rank_candidates(q, X, cand, count, k):
-    """The k nearest of cand[:count] to q: (ids int64, squared distances float32)."""
+    """The k nearest of cand[:count] to q, ties by smaller id: (ids int64, squared distances)."""
     d = np.empty(count, dtype=np.float32)
     for i in range(count):
         d[i] = sq_l2_vec(q, X, cand[i])
+    ids = cand[:count].astype(np.int64)
+    sort_pairs(d, ids, count)
     m = min(k, count)
-    order = np.argsort(d, kind="mergesort")[:m]
-    ids = np.empty(m, dtype=np.int64)
-    for i in range(m):
-        ids[i] = cand[order[i]]
-    return ids, d[order]
+    return ids[:m], d[:m]
 
 
 def code_length(n, bucket_size):

@@ -12,6 +12,7 @@ from ann_benchmarks_plugin.definitions import DefinitionError
 from ann_benchmarks_plugin.reproduce import (SIZES, TARGETS, Target, git_state, query_subset,
                                              reproduce, source_path)
 from ann_benchmarks_plugin.runner import select_definitions
+from annann.cpus import usable_cpus
 from annann.datasets import DatasetError, read_dataset
 
 SOURCE = "bigann-10k-128-euclidean"
@@ -78,7 +79,7 @@ def test_run_group_selection(algos):
 
 def test_reproduce_runs_resumes_and_writes_provenance(tmp_path, algos):
     targets = (Target(SOURCE, "small", queries=30, runs=1,
-                      run_groups=(("annann-raw", ("few",)),)),
+                      run_groups=(("annann-raw", ("few",)),), lanes=2),
                Target("no-such-dataset-xyz", "large"))
     results = tmp_path / "results"
     status = reproduce("small", str(tmp_path / "data"), str(results), targets=targets,
@@ -91,6 +92,9 @@ def test_reproduce_runs_resumes_and_writes_provenance(tmp_path, algos):
     md = (results / f"{name}.md").read_text()
     assert "annann-bench reproduce --only small" in md and "Queries: 30" in md
     assert "numpy" in md and "cores" in md and "### Builds" in md
+    lanes = ("Definitions ran 2 at a time, each pinned to its own core" if usable_cpus() >= 2
+             else "Definitions ran one at a time")
+    assert lanes in md
     assert (results / f"{name}.png").stat().st_size > 0
     first = {p: p.stat().st_mtime_ns for p in (results / name).rglob("*.hdf5")}
     reproduce("small", str(tmp_path / "data"), str(results), targets=targets,

@@ -1,6 +1,7 @@
 """End to end: the runner on the embedded real SIFT set, result files checked against the layout."""
 
 import json
+import os
 import re
 import textwrap
 
@@ -12,6 +13,7 @@ from ann_benchmarks_plugin.cli import main as cli_main
 from ann_benchmarks_plugin.metrics import collect
 from ann_benchmarks_plugin.results import is_complete
 from ann_benchmarks_plugin.runner import run_benchmark
+from annann.cpus import usable_cpus
 from annann.datasets import get_dataset
 
 DATASET = "bigann-10k-128-euclidean"
@@ -48,6 +50,7 @@ float:
 """
 
 BROKEN = """
+import json, os, time
 from ann_benchmarks_plugin.algorithms.base.module import BaseANN
 
 class Broken(BaseANN):
@@ -55,6 +58,42 @@ class Broken(BaseANN):
         self.name = "broken"
     def fit(self, X):
         raise RuntimeError("deliberate failure in fit")
+
+class Probe(BaseANN):
+    \"\"\"Records where and when its build ran (CPU mask, thread settings, start/end).\"\"\"
+    def __init__(self, tag):
+        self.tag = tag
+        self.name = f"probe({tag})"
+    def fit(self, X):
+        start = time.time()
+        time.sleep(1.0)
+        record = {"cpus": sorted(os.sched_getaffinity(0)), "start": start, "end": time.time(),
+                  "numba_threads": os.environ.get("NUMBA_NUM_THREADS")}
+        with open(f"probe-{self.tag}.json", "w") as fh:
+            json.dump(record, fh)
+    def query(self, q, n):
+        return list(range(n))
+"""
+
+PROBES = """
+float:
+  any:
+  - name: probe-a
+    module: brokenalgo
+    constructor: Probe
+    docker_tag: ann-benchmarks-probe
+    base_args: []
+    run_groups:
+      one:
+        args: [[a]]
+  - name: probe-b
+    module: brokenalgo
+    constructor: Probe
+    docker_tag: ann-benchmarks-probe
+    base_args: []
+    run_groups:
+      one:
+        args: [[b]]
 """
 
 
@@ -64,6 +103,7 @@ def workspace(tmp_path, monkeypatch):
     (tmp_path / "brokenalgo" / "__init__.py").write_text("")
     (tmp_path / "brokenalgo" / "module.py").write_text(textwrap.dedent(BROKEN))
     (tmp_path / "algos.yaml").write_text(ALGOS)
+    (tmp_path / "probes.yaml").write_text(PROBES)
     monkeypatch.setenv("PYTHONPATH", str(tmp_path))
     monkeypatch.chdir(tmp_path)
     return tmp_path
@@ -153,3 +193,43 @@ def test_batch_mode(workspace):
     assert report.ok and all("hnswlib-batch" in str(p) for p in report.written)
     with h5py.File(report.written[0], "r") as f:
         assert f.attrs["batch_mode"]
+
+
+def _probes(workspace):
+    return {t: json.loads((workspace / f"probe-{t}.json").read_text()) for t in "ab"}
+
+
+@pytest.mark.skipif(usable_cpus() < 2, reason="two lanes need two CPUs")
+def test_parallel_lanes_run_at_once_each_on_its_own_cpu(workspace):
+    report = run_benchmark(DATASET, runs=1, definitions_path="probes.yaml", progress=False,
+                           capture=True, parallelism=2)
+    assert report.ok and len(report.written) == 2
+    a, b = _probes(workspace).values()
+    assert len(a["cpus"]) == 1 and len(b["cpus"]) == 1 and a["cpus"] != b["cpus"]
+    assert a["numba_threads"] == b["numba_threads"] == "1"
+    assert a["start"] < b["end"] and b["start"] < a["end"]  # the two builds overlapped
+
+
+def test_first_algorithms_start_first_and_serial_runs_are_not_pinned(workspace):
+    report = run_benchmark(DATASET, runs=1, definitions_path="probes.yaml", progress=False,
+                           capture=True, first=("probe-b",))
+    assert report.ok
+    a, b = _probes(workspace).values()
+    assert b["end"] <= a["start"]
+    assert a["cpus"] == sorted(os.sched_getaffinity(0))
+
+
+def test_bad_parallelism_is_a_clear_error(workspace, capsys):
+    kw = dict(definitions_path="probes.yaml", progress=False, capture=True)
+    for bad in (0, -1, 1.5):
+        with pytest.raises(ValueError, match="parallelism must be a positive integer"):
+            run_benchmark(DATASET, parallelism=bad, **kw)
+    with pytest.raises(ValueError, match=f"parallelism 999 needs as many CPUs; this process may "
+                                         f"use {usable_cpus()}"):
+        run_benchmark(DATASET, parallelism=999, **kw)
+    if usable_cpus() >= 2:
+        with pytest.raises(ValueError, match="containers run one at a time"):
+            run_benchmark(DATASET, parallelism=2, docker=object(), **kw)
+    assert cli_main(["run", "--dataset", DATASET, "--definitions", "probes.yaml",
+                     "--parallelism", "999", "--quiet"]) == 2
+    assert "parallelism 999 needs as many CPUs" in capsys.readouterr().err

@@ -3,6 +3,7 @@
 import hnswlib
 import numpy as np
 
+from annann.cpus import usable_cpus
 from annann.validation import as_float_matrix
 
 from ..base.module import BaseANN
@@ -28,7 +29,7 @@ class HnswLib(BaseANN):
         self.p = hnswlib.Index(space=self.space, dim=X.shape[1])
         self.p.init_index(max_elements=X.shape[0], ef_construction=self.ef_construction, M=self.M,
                           random_seed=self.seed)
-        self.p.add_items(X, np.arange(X.shape[0]))
+        self.p.add_items(X, np.arange(X.shape[0]), num_threads=usable_cpus())
         self.p.set_num_threads(1)
 
     def set_query_arguments(self, ef):
