@@ -11,9 +11,7 @@ command).
 
 import json
 import os
-import platform
 import shlex
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -24,6 +22,7 @@ import h5py
 from annann.atomic import atomic_path
 from annann.cpus import usable_cpus
 from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
+from annann.provenance import machine_info as provenance_info
 
 from .export import markdown, speedup_text, write_csv
 from .metrics import collect
@@ -129,39 +128,9 @@ def query_subset(source, n_queries, out_dir):
     return out
 
 
-def git_state(root):
-    """Commit of the checkout, "-dirty" only for uncommitted changes outside results/ (a
-    reproduce run rewrites the committed results files itself); "-" outside a git checkout."""
-    def git(*args):
-        return subprocess.run(["git", *args], capture_output=True, text=True, cwd=root).stdout
-
-    commit = git("rev-parse", "--short", "HEAD").strip()
-    if not commit:
-        return "-"
-    dirty = git("status", "--porcelain", "--", ".", ":(exclude)results").strip()
-    return commit + ("-dirty" if dirty else "")
-
-
 def machine_info(command):
-    """Machine, date, package versions and command, for the header of every results file."""
-    from importlib import metadata
-
-    cpu = platform.processor()
-    try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                    if ln.startswith("model name")), cpu)
-    except OSError:
-        pass
-    versions = {}
-    for pkg in PACKAGES:
-        try:
-            versions[pkg] = metadata.version(pkg)
-        except metadata.PackageNotFoundError:
-            continue
-    git = git_state(Path(__file__).resolve().parents[1])
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "git": git,
-            "load_avg": round(os.getloadavg()[0], 2), "versions": versions, "command": command}
+    """Machine, date, package versions, git state and command, for every results file's header."""
+    return provenance_info(command, PACKAGES, Path(__file__).resolve().parents[1])
 
 
 def provenance(info, target, n_queries, seconds, lanes=1):
@@ -171,7 +140,7 @@ def provenance(info, target, n_queries, seconds, lanes=1):
            f"Definitions ran {lanes} at a time, each pinned to its own core; builds used that "
            f"one core.")
     return (f"Produced by `{info['command']}` on {info['date_utc']} (git {info['git']}): "
-            f"{info['cores']} cores ({info['cpu']}), python {info['python']}; {versions}. "
+            f"{info['nproc']} cores ({info['cpu']}), python {info['python']}; {versions}. "
             f"Queries: {n_queries}, one at a time on one thread, best of {target.runs} pass(es). "
             f"{how} "
             f"Runner wall time for this dataset in this invocation: {seconds / 60:.1f} min "

@@ -16,11 +16,8 @@ import csv
 import io
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import h5py
@@ -31,11 +28,14 @@ from annann.atomic import atomic_path
 from annann.cluster_index import ClusterIndex
 from annann.evaluation import knn_recall
 from annann.groundtruth import exact_knn
+from annann.provenance import machine_info, versions_text
 
 # ../shared/data beside the repository root, as the tests use it
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
                    / "fg-sift-128-euclidean.hdf5")
 K = 10
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("numpy", "scikit-learn", "tensorflow-cpu", "tensorflow", "hnswlib", "numba")
 VARIANTS = {  # name -> training parameters (None = raw space, no transform)
     "raw": None,
     "ae": {"dec": False, "knn_weight": 0.0},
@@ -43,24 +43,6 @@ VARIANTS = {  # name -> training parameters (None = raw space, no transform)
     "ae+knn": {"dec": False, "knn_weight": 1.0},
     "ae+dec+knn": {"dec": True, "knn_weight": 1.0},
 }
-
-
-def machine_info():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import hnswlib  # noqa: F401
-    import sklearn
-    tf_version = subprocess.run([sys.executable, "-c", "import importlib.metadata as m;"
-                                 "print(m.version('tensorflow-cpu'))"],
-                                capture_output=True, text=True).stdout.strip()
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "numpy": np.__version__, "sklearn": sklearn.__version__, "tensorflow": tf_version,
-            "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join([sys.executable] + sys.argv)}
 
 
 def true_distances(train, Q, ids):
@@ -148,7 +130,7 @@ def main():
     ap.add_argument("--tag", default="", help="suffix for the output file names")
     args = ap.parse_args()
 
-    info = machine_info()
+    info = machine_info(" ".join([sys.executable] + sys.argv), PACKAGES, ROOT)
     info["load_start"] = os.getloadavg()[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -237,9 +219,8 @@ def main():
           " sampled rows,"
           f" <= {args.epochs} epochs stage 1; gamma={args.gamma};"
           f" k-NN term weight {args.knn_weight} where on",
-          f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date']};"
-          f" python {info['python']},"
-          f" numpy {info['numpy']}, tensorflow {info['tensorflow']}, sklearn {info['sklearn']}",
+          f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date_utc']}; git {info['git']};"
+          f" {versions_text(info)}",
           f"- load average (1 min): {info['load_start']:.2f} at start,"
           f" {info['load_end']:.2f} at end"
           " (shared machine: QPS is noisy; candidates are not)",

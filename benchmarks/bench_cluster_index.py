@@ -12,11 +12,9 @@ import argparse
 import csv
 import json
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 
 import h5py
@@ -25,28 +23,14 @@ import numpy as np
 from annann.cluster_index import ClusterIndex
 from annann.evaluation import knn_recall
 from annann.groundtruth import exact_knn
+from annann.provenance import machine_info, versions_text
 
 # ../shared/data beside the repository root, as the tests use it
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
                    / "fg-sift-128-euclidean.hdf5")
 K = 10
-
-
-def machine_info():
-    cpu = "unknown"
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
-    import faiss
-    import numba
-    import sklearn
-    return {"nproc": os.cpu_count(), "cpu": cpu, "python": platform.python_version(),
-            "numpy": np.__version__, "numba": numba.__version__, "sklearn": sklearn.__version__,
-            "hnswlib": metadata.version("hnswlib"),
-            "faiss": faiss.__version__, "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "command": " ".join([sys.executable] + sys.argv)}
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("numpy", "numba", "scikit-learn", "hnswlib", "faiss-cpu")
 
 
 def loadavg():
@@ -191,7 +175,7 @@ def main(argv=None):
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    info = machine_info()
+    info = machine_info(" ".join([sys.executable] + sys.argv), PACKAGES, ROOT)
     info["load_start"] = loadavg()
     with h5py.File(args.data, "r") as f:
         n_all = f["train"].shape[0]
@@ -244,10 +228,10 @@ def write_markdown(path, s, args):
     fmt = lambda v: "n/a" if v is None else f"{v:,.0f}"  # noqa: E731
     lines = [f"# Cluster index vs faiss IVF{s['lists']}_HNSW32,Flat ({s['n']:,} x 128 SIFT)", "",
              f"- command: `{i['command']}`",
-             f"- machine: {i['nproc']} cores, {i['cpu']}; date {i['date']}; 1-min load "
-             f"{i['load_start']:.2f} at start, {i['load_end']:.2f} at end (shared machine)",
-             f"- versions: python {i['python']}, numpy {i['numpy']}, numba {i['numba']}, "
-             f"scikit-learn {i['sklearn']}, hnswlib {i.get('hnswlib', '?')}, faiss {i['faiss']}",
+             f"- machine: {i['nproc']} cores, {i['cpu']}; date {i['date_utc']}; git {i['git']}; "
+             f"1-min load {i['load_start']:.2f} at start, {i['load_end']:.2f} at end (shared "
+             "machine)",
+             f"- versions: {versions_text(i)}",
              f"- {s['queries']} queries, each timed alone on one thread, best of {args.runs} runs; "
              "recall@10 by distance threshold", "",
              "| | annann-raw | faiss | ratio |", "| --- | --- | --- | --- |"]

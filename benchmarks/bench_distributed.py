@@ -18,9 +18,7 @@ import argparse
 import json
 import multiprocessing as mp
 import os
-import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -35,27 +33,10 @@ sys.path.insert(0, str(ROOT))
 from annann.atomic import atomic_path  # noqa: E402
 from annann.graph_file import read_graph  # noqa: E402
 from annann.graph_quality import GraphRecallProbe  # noqa: E402
+from annann.provenance import machine_info, versions_text  # noqa: E402
 
 K = 20
-
-
-def machine_info(argv):
-    """CPU, date, library versions, git revision and the command line."""
-    import dask
-    import distributed
-    import numba
-
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
-    return {"nproc": os.cpu_count(), "cpu": cpu,
-            "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2 ** 30),
-            "date_utc": time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime()),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "dask": dask.__version__,
-            "distributed": distributed.__version__, "h5py": h5py.__version__,
-            "command": "python " + " ".join(argv),
-            "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                  capture_output=True, text=True).stdout.strip()}
+PACKAGES = ("numpy", "numba", "dask", "distributed", "h5py")
 
 
 def _single_child(data, n, out, threads, conn):
@@ -137,9 +118,8 @@ def markdown(d):
     mb = 2 ** 20
     lines = [f"# Distributed K-NN graph build ({m['n']} x {m['dim']}, {m['dataset']}, K={K})", "",
              f"Command: `{m['command']}`  ",
-             f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB; {m['date_utc']} UTC; "
-             f"python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, dask {m['dask']}, "
-             f"distributed {m['distributed']}, h5py {m['h5py']}; git {m['git']}.  ",
+             f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB; {m['date_utc']}; "
+             f"{versions_text(m)}; git {m['git']}.  ",
              f"1-min load average at start {m['load_start']:.2f}, at end {m['load_end']:.2f}.  ",
              f"Distributed: LocalCluster of {m['workers']} worker processes x 1 thread, memory "
              f"limit {m['memory_limit']} each, partition_size {m['partition_size']}, chunk_rows "
@@ -199,7 +179,8 @@ def main(argv=None):
         with h5py.File(args.data, "r") as f:
             X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
         probe = GraphRecallProbe(X, K, args.graph_sample, "euclidean", seed=0)
-        meta = dict(machine_info(["benchmarks/bench_distributed.py"] + argv), n=n,
+        meta = dict(machine_info(" ".join(["python", "benchmarks/bench_distributed.py"] + argv),
+                                 PACKAGES, ROOT), n=n,
                     dim=int(X.shape[1]), dataset=Path(args.data).name, workers=args.workers,
                     memory_limit=args.memory_limit, partition_size=args.partition_size,
                     chunk_rows=args.chunk_rows, graph_sample=args.graph_sample,

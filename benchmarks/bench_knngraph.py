@@ -14,8 +14,6 @@ definition) vs QPS, each of the queries timed alone on one thread, for our graph
 import argparse
 import json
 import os
-import platform
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -34,23 +32,10 @@ from annann.graph_quality import GraphRecallProbe  # noqa: E402
 from annann.groundtruth import exact_knn  # noqa: E402
 from annann.heaps import sorted_rows  # noqa: E402
 from annann.knn_graph import KNNGraphIndex  # noqa: E402
+from annann.provenance import machine_info, versions_text  # noqa: E402
 
 K = 20
-
-
-def machine_info(argv):
-    cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo")
-                if ln.startswith("model name")), platform.processor())
-    import hnswlib  # noqa: F401
-    import pynndescent
-    return {"nproc": os.cpu_count(), "cpu": cpu, "date_utc": time.strftime("%Y-%m-%d %H:%M:%S",
-                                                                           time.gmtime()),
-            "python": platform.python_version(), "numpy": np.__version__,
-            "numba": numba.__version__, "pynndescent": pynndescent.__version__,
-            "hnswlib": getattr(sys.modules.get("hnswlib"), "__version__", "0.8"),
-            "command": "python " + " ".join(argv),
-            "git": subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                                  capture_output=True, text=True).stdout.strip()}
+PACKAGES = ("numpy", "numba", "pynndescent", "hnswlib", "h5py")
 
 
 def load(path, n, n_queries):
@@ -89,8 +74,7 @@ def markdown(d):
     m = d["meta"]
     lines = [f"# K-NN graph benchmark ({m['n']} x {m['dim']}, {m['dataset']})", "",
              f"Command: `{m['command']}`  ", f"Machine: {m['nproc']} CPUs, {m['cpu']}; "
-             f"{m['date_utc']} UTC; python {m['python']}, numpy {m['numpy']}, numba {m['numba']}, "
-             f"pynndescent {m['pynndescent']}.  ",
+             f"{m['date_utc']}; {versions_text(m)}; git {m['git']}.  ",
              f"1-min load average at start {m['load_avg_start']:.2f}, at last save "
              f"{m['load_avg_last']:.2f} (shared machine: timings compare within this run only).  ",
              f"Build threads: {m['threads']}; queries: one at a time on one thread.", "",
@@ -225,7 +209,8 @@ def main(argv=None):
     load_start = os.getloadavg()[0]
     X, Q, true_d = load(args.data, args.n, args.queries)
     n = X.shape[0]
-    meta = dict(machine_info(["benchmarks/bench_knngraph.py"] + argv), n=n, dim=X.shape[1],
+    meta = dict(machine_info(" ".join(["python", "benchmarks/bench_knngraph.py"] + argv),
+                             PACKAGES, ROOT), n=n, dim=X.shape[1],
                 dataset=Path(args.data).name, threads=args.threads, graph_sample=args.graph_sample,
                 load_avg_start=load_start, queries=len(Q))
     report = Report(Path(args.out) / f"bench_{n}{args.tag}", meta)

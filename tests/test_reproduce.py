@@ -1,7 +1,6 @@
 """reproduce: query subsets, run-group selection, resumption and provenance on the embedded set."""
 
 import json
-import subprocess
 import textwrap
 
 import h5py
@@ -9,8 +8,8 @@ import numpy as np
 import pytest
 
 from ann_benchmarks_plugin.definitions import DefinitionError
-from ann_benchmarks_plugin.reproduce import (SIZES, TARGETS, Target, git_state, query_subset,
-                                             reproduce, source_path)
+from ann_benchmarks_plugin.reproduce import (SIZES, TARGETS, Target, query_subset, reproduce,
+                                             source_path)
 from ann_benchmarks_plugin.runner import select_definitions
 from annann.cpus import usable_cpus
 from annann.datasets import DatasetError, read_dataset
@@ -115,23 +114,3 @@ def test_bad_selection_is_an_error(tmp_path):
 
 def test_published_targets_cover_every_size():
     assert {t.size for t in TARGETS} == set(SIZES)
-
-
-def test_git_state_ignores_rewritten_results(tmp_path):
-    assert git_state(tmp_path) == "-"
-
-    def git(*args):
-        subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=tmp_path,
-                       check=True, capture_output=True)
-
-    (tmp_path / "results").mkdir()
-    (tmp_path / "results" / "x.md").write_text("old")
-    (tmp_path / "code.py").write_text("a = 1")
-    git("init", "-q")
-    git("add", "-A")
-    git("commit", "-qm", "init")
-    (tmp_path / "results" / "x.md").write_text("new")
-    state = git_state(tmp_path)
-    assert state and not state.endswith("-dirty")
-    (tmp_path / "code.py").write_text("a = 2")
-    assert git_state(tmp_path) == state + "-dirty"
