@@ -121,6 +121,8 @@ def _run_local(cmd, timeout, capture, env=None):
         proc = subprocess.run(cmd, timeout=timeout, capture_output=capture, text=True, env=env)
     except subprocess.TimeoutExpired:
         return f"timed out after {timeout} s"
+    except OSError as exc:  # could not start the child at all
+        return f"cannot start {cmd[0]}: {exc}"
     if proc.returncode == 0:
         return None
     return ((proc.stderr or "").strip().splitlines()[-1:] or [f"exit status {proc.returncode}"])[0]
