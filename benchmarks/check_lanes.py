@@ -22,7 +22,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from ann_benchmarks_plugin.metrics import collect  # noqa: E402
-from ann_benchmarks_plugin.reproduce import TARGETS, best_at, machine_info, source_path  # noqa: E402
+from ann_benchmarks_plugin.reproduce import (TARGETS, best_at, machine_info,  # noqa: E402
+                                             query_subset, source_path)
 from annann.atomic import atomic_path  # noqa: E402
 from annann.datasets import get_dataset  # noqa: E402
 
@@ -78,8 +79,10 @@ def report(work, names, data_dir, size):
              f"`annann-bench reproduce --only {size} --parallelism N` with warm JIT caches; cells "
              "are the best QPS at recall@10 >= 0.9 / 0.95 / 0.99, one column per run.", ""]
     for target in [t for t in TARGETS if t.size == size]:
-        dataset = get_dataset(str(source_path(target, data_dir)), data_dir, download=False,
-                              progress=False)
+        path = source_path(target, data_dir)
+        if target.queries:  # the runs used the derived first-N-queries file, as reproduce does
+            path = query_subset(path, target.queries, data_dir)
+        dataset = get_dataset(str(path), data_dir, download=False, progress=False)
         qps = {n: best_qps(Path(work) / n, dataset) for n in names}
         heads = {n: header(Path(work) / n, dataset.name) for n in names}
         lines += [f"## {dataset.name}", "",

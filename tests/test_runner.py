@@ -75,26 +75,16 @@ class Probe(BaseANN):
         return list(range(n))
 """
 
-PROBES = """
-float:
-  any:
-  - name: probe-a
+PROBE_ENTRY = """
+  - name: probe-{tag}
     module: brokenalgo
     constructor: Probe
     docker_tag: ann-benchmarks-probe
     base_args: []
     run_groups:
       one:
-        args: [[a]]
-  - name: probe-b
-    module: brokenalgo
-    constructor: Probe
-    docker_tag: ann-benchmarks-probe
-    base_args: []
-    run_groups:
-      one:
-        args: [[b]]
-"""
+        args: [[{tag}]]"""
+PROBES = "float:\n  any:" + "".join(PROBE_ENTRY.format(tag=t) for t in "ab") + "\n"
 
 
 @pytest.fixture
