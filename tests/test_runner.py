@@ -12,7 +12,7 @@ import pytest
 from ann_benchmarks_plugin.cli import main as cli_main
 from ann_benchmarks_plugin.metrics import collect
 from ann_benchmarks_plugin.results import is_complete
-from ann_benchmarks_plugin.runner import run_benchmark
+from ann_benchmarks_plugin.runner import _run_local, run_benchmark
 from annann.cpus import usable_cpus
 from annann.datasets import get_dataset
 
@@ -223,3 +223,9 @@ def test_bad_parallelism_is_a_clear_error(workspace, capsys):
     assert cli_main(["run", "--dataset", DATASET, "--definitions", "probes.yaml",
                      "--parallelism", "999", "--quiet"]) == 2
     assert "parallelism 999 needs as many CPUs" in capsys.readouterr().err
+
+
+def test_a_child_that_cannot_start_is_reported_not_raised(tmp_path):
+    missing = str(tmp_path / "no-such-python")
+    message = _run_local([missing, "-c", "pass"], timeout=10, capture=True)
+    assert message.startswith(f"cannot start {missing}")
