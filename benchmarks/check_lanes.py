@@ -42,8 +42,7 @@ def best_qps(results_dir, dataset):
     out = {}
     for algo in table.algorithms():
         rows = [r for r in table.rows if r["algo"] == algo]
-        out[algo] = [None if best_at(rows, lv) is None else best_at(rows, lv)["qps"]
-                     for lv in LEVELS]
+        out[algo] = [None if b is None else b["qps"] for b in (best_at(rows, lv) for lv in LEVELS)]
     return out
 
 
