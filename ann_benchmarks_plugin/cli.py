@@ -4,7 +4,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from annann.datasets import DATASETS, DEFAULT_DATASET, DatasetError, available_datasets, get_dataset
+from annann.data.datasets import DATASETS, DEFAULT_DATASET, DatasetError, available_datasets, get_dataset
 
 from .definitions import DefinitionError, default_definitions_path
 
@@ -103,7 +103,7 @@ def cmd_download(a):
 
 def cmd_convert(a):
     """Convert texmex or idx files to the HDF5 layout, or write a synthetic dataset."""
-    from annann import convert, synthetic
+    from annann.data import convert, synthetic
 
     if a.format == "texmex":
         out = convert.convert_texmex(a.inputs[0], a.inputs[1], a.out, a.distance)
@@ -174,7 +174,7 @@ def cmd_install_plugin(a):
 
 def cmd_build_graph(a):
     """Build a K-NN graph on a Dask cluster (annann.graph_build_cli)."""
-    from annann.graph_build_cli import run
+    from .build_graph import run
 
     return run(a)
 
@@ -315,7 +315,7 @@ def build_parser():
 
     p = sub.add_parser("build-graph", help="K-NN graph of a vector file on a Dask cluster, out of "
                                            "core (needs the dist extra)")
-    from annann.graph_build_cli import add_arguments
+    from .build_graph import add_arguments
     add_arguments(p)
     p.set_defaults(func=cmd_build_graph)
     return parser

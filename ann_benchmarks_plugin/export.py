@@ -4,7 +4,7 @@ import csv
 import io
 from pathlib import Path
 
-from annann.atomic import atomic_path
+from annann.core.atomic import atomic_path
 
 COLUMNS = ("algo", "name", "k-nn", "epsilon", "qps", "speedup", "p50", "p95", "p99", "build",
            "indexsize", "candidates", "distcomps")

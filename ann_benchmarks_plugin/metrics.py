@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from annann.evaluation import epsilon_recall, knn_recall
+from annann.data.evaluation import epsilon_recall, knn_recall
 
 from .results import iter_results, load_result
 

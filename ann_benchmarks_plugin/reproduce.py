@@ -19,10 +19,10 @@ from pathlib import Path
 
 import h5py
 
-from annann.atomic import atomic_path
-from annann.cpus import usable_cpus
-from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
-from annann.provenance import machine_info as provenance_info
+from annann.core.atomic import atomic_path
+from annann.core.cpus import usable_cpus
+from annann.data.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
+from .provenance import machine_info as provenance_info
 
 from .export import markdown, speedup_text, write_csv
 from .metrics import collect
@@ -92,7 +92,7 @@ def source_path(target, data_dir):
         for d in IDX_DIRS:
             train, test = d / "train-images-idx3-ubyte.gz", d / "t10k-images-idx3-ubyte.gz"
             if train.is_file() and test.is_file():
-                from annann.convert import convert_idx
+                from annann.data.convert import convert_idx
 
                 return Path(convert_idx(train, test, Path(data_dir) / f"{target.dataset}.hdf5"))
         raise DatasetError(f"{target.dataset}: not found; install the idx files with "

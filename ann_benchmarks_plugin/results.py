@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from annann.atomic import atomic_path
+from annann.core.atomic import atomic_path
 
 REQUIRED_ATTRS = ("algo", "dataset", "name", "distance", "count", "batch_mode", "run_count",
                   "build_time", "index_size", "best_search_time", "candidates", "expect_extra")

@@ -17,8 +17,8 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from annann.datasets import get_dataset
-from annann.distances import distances as exact_distances
+from annann.data.datasets import get_dataset
+from annann.core.distances import distances as exact_distances
 
 from .definitions import Definition
 from .results import result_path, store_results

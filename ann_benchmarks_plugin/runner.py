@@ -15,7 +15,7 @@ from pathlib import Path
 import h5py
 from tqdm.auto import tqdm
 
-from annann.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
+from annann.data.datasets import DatasetError, check_layout, dataset_name, find_dataset, get_dataset
 
 from .definitions import DefinitionError, algorithm_names, get_definitions
 from .results import is_complete, result_path

@@ -6,8 +6,8 @@ bound that rebuilds from scratch over the active set before each search step.
 
 import numpy as np
 
-from annann.annann_index import AnnannIndex
-from annann.cluster_index import ClusterIndex
+from annann.learned.index import AnnannIndex
+from annann.ivf.index import ClusterIndex
 
 
 class StreamAlgorithm:

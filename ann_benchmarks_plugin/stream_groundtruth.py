@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from annann.atomic import atomic_path
-from annann.groundtruth import exact_knn
+from annann.core.atomic import atomic_path
+from annann.data.groundtruth import exact_knn
 
 
 def cache_key(dataset, runbook, step, count, n_queries):

@@ -7,7 +7,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from annann.atomic import atomic_path  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
 
 
 def plot_stream(docs, out, title):

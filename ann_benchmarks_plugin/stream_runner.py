@@ -12,9 +12,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from annann.atomic import atomic_path
-from annann.distances import distances as exact_distances
-from annann.evaluation import knn_recall
+from annann.core.atomic import atomic_path
+from annann.core.distances import distances as exact_distances
+from annann.data.evaluation import knn_recall
 
 from .runbooks import resolve_order
 from .stream_algorithms import ClusterStream, HnswlibStream, Rebuild

@@ -2,7 +2,7 @@
 
 Same data, same number of clusters, same run: the raw baseline (ClusterIndex, k-means in the
 original space) and AnnannIndex with the autoencoder alone, + DEC (IDEC), + the k-NN-preserving
-term, + both. For each C: recall@10 (annann.evaluation.knn_recall on the true distances of the
+term, + both. For each C: recall@10 (annann.data.evaluation.knn_recall on the true distances of the
 returned ids), candidates scanned per query, and single-query QPS (each query timed alone, best of
 --runs passes). Also training time, build time and index memory. The question asked: at equal
 recall, does the learned space need no more candidates than k-means in the raw space?
@@ -23,12 +23,12 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from annann.annann_index import AnnannIndex
-from annann.atomic import atomic_path
-from annann.cluster_index import ClusterIndex
-from annann.evaluation import knn_recall
-from annann.groundtruth import exact_knn
-from annann.provenance import machine_info, versions_text
+from annann.learned.index import AnnannIndex
+from annann.core.atomic import atomic_path
+from annann.ivf.index import ClusterIndex
+from annann.data.evaluation import knn_recall
+from annann.data.groundtruth import exact_knn
+from ann_benchmarks_plugin.provenance import machine_info, versions_text
 
 # ../shared/data beside the repository root, as the tests use it
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -65,7 +65,7 @@ def run_queries(index, Q, C, runs):
             found, _ = index.search(q, K, C=C)
             times[t] = time.perf_counter() - t0
             ids[t, :len(found)] = found[:K]
-            cand[t] = index.last_stats["candidates"]
+            cand[t] = index.last_stats["scanned"]
         best = min(best, times.mean())
     return best, ids, float(cand.mean())
 

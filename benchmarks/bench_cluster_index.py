@@ -1,7 +1,7 @@
 """Recall@10 vs single-thread QPS: annann's raw cluster index next to faiss IVF<n>_HNSW32,Flat.
 
 Same data, same number of lists, same run. Each query is timed alone (as ann-benchmarks does), the
-best of --runs passes is kept; recall@10 by distance threshold (annann.evaluation.knn_recall) on the
+best of --runs passes is kept; recall@10 by distance threshold (annann.data.evaluation.knn_recall) on the
 true distances of the returned ids. Also reports build times and index memory over the raw vectors.
 
     python benchmarks/bench_cluster_index.py --n 100000 --lists 1024   # quick validation
@@ -20,10 +20,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from annann.cluster_index import ClusterIndex
-from annann.evaluation import knn_recall
-from annann.groundtruth import exact_knn
-from annann.provenance import machine_info, versions_text
+from annann.ivf.index import ClusterIndex
+from annann.data.evaluation import knn_recall
+from annann.data.groundtruth import exact_knn
+from ann_benchmarks_plugin.provenance import machine_info, versions_text
 
 # ../shared/data beside the repository root, as the tests use it
 DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -102,7 +102,7 @@ def run_ours(train, Q, gt_d, args, log):
             def search(q):
                 nonlocal scanned
                 ids, _ = idx.search(q, K, C=C)
-                scanned += idx.last_stats["candidates"]
+                scanned += idx.last_stats["scanned"]
                 return ids
 
             t, ids = time_queries(search, Q, args.runs)

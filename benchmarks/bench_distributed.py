@@ -30,10 +30,10 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annann.atomic import atomic_path  # noqa: E402
-from annann.graph_file import read_graph  # noqa: E402
-from annann.graph_quality import GraphRecallProbe  # noqa: E402
-from annann.provenance import machine_info, versions_text  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
+from annann.distributed.graph_file import read_graph  # noqa: E402
+from annann.graph.quality import GraphRecallProbe  # noqa: E402
+from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
 
 K = 20
 PACKAGES = ("numpy", "numba", "dask", "distributed", "h5py")
@@ -43,7 +43,7 @@ def _single_child(data, n, out, threads, conn):
     """Child process: single-machine build; sends (seconds, peak RSS, stats), saves the ids."""
     import numba
 
-    from annann.knn_graph import KNNGraphIndex
+    from annann.graph.index import KNNGraphIndex
 
     numba.set_num_threads(threads)
     with h5py.File(data, "r") as f:
@@ -85,16 +85,16 @@ def run_distributed(path, n, args, tmp):
     """Distributed build on a LocalCluster: (result dict, graph ids)."""
     from distributed import Client, LocalCluster
 
-    from annann.distributed_build import build_knn_graph
+    from annann.distributed.build import build_knn_graph
 
-    out = Path(tmp) / "graph.hdf5"
+    out = Path(tmp) / "graph"
     with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
                       memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         print(f"dashboard: {client.dashboard_link}", flush=True)
         with h5py.File(args.data, "r") as f:  # load the numba kernels in the workers, untimed
             warm = np.asarray(f["train"][:4000], dtype=np.float32)
-        build_knn_graph(warm, Path(tmp) / "warm.hdf5", client, n_neighbors=K,
+        build_knn_graph(warm, Path(tmp) / "warm", client, n_neighbors=K,
                         partition_size=1000, chunk_rows=1000, max_rounds=1)
         t0 = time.time()
         stats = build_knn_graph(path, out, client, progress=True, n_neighbors=K,

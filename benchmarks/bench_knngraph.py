@@ -25,14 +25,14 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annann.atomic import atomic_path  # noqa: E402
-from annann.distances import distances  # noqa: E402
-from annann.evaluation import knn_recall  # noqa: E402
-from annann.graph_quality import GraphRecallProbe  # noqa: E402
-from annann.groundtruth import exact_knn  # noqa: E402
-from annann.heaps import sorted_rows  # noqa: E402
-from annann.knn_graph import KNNGraphIndex  # noqa: E402
-from annann.provenance import machine_info, versions_text  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
+from annann.core.distances import distances  # noqa: E402
+from annann.data.evaluation import knn_recall  # noqa: E402
+from annann.graph.quality import GraphRecallProbe  # noqa: E402
+from annann.data.groundtruth import exact_knn  # noqa: E402
+from annann.core.heaps import sorted_rows  # noqa: E402
+from annann.graph.index import KNNGraphIndex  # noqa: E402
+from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
 
 K = 20
 PACKAGES = ("numpy", "numba", "pynndescent", "hnswlib", "h5py")

@@ -24,8 +24,8 @@ sys.path.insert(0, str(ROOT))
 from ann_benchmarks_plugin.metrics import collect  # noqa: E402
 from ann_benchmarks_plugin.reproduce import (TARGETS, best_at, machine_info,  # noqa: E402
                                              query_subset, source_path)
-from annann.atomic import atomic_path  # noqa: E402
-from annann.datasets import get_dataset  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
+from annann.data.datasets import get_dataset  # noqa: E402
 
 LEVELS = (0.9, 0.95, 0.99)
 MODES = {"serial": 1, "lanes": 2}

@@ -21,7 +21,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annann.atomic import atomic_path  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
 
 POOL = 20
 
@@ -30,8 +30,8 @@ def eval_seconds(dim, n=20_000, seed=0):
     """Seconds per distance evaluation of a one-thread local NN-descent on n random rows."""
     import numba
 
-    from annann.lsh import LSHTables
-    from annann.nndescent import nn_descent
+    from annann.graph.lsh import LSHTables
+    from annann.graph.nndescent import nn_descent
 
     numba.set_num_threads(1)
     X = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)

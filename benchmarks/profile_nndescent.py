@@ -1,6 +1,6 @@
 """Where NN-descent's build time goes: wall seconds per kernel of one LSH-initialised build.
 
-Wraps the kernels of annann.nndescent with timers (each kernel call is already a whole parallel
+Wraps the kernels of annann.graph.nndescent with timers (each kernel call is already a whole parallel
 pass, so the wrapper costs nothing measurable), builds once and prints the split plus the graph
 recall (exact on 1,000 sampled nodes). Writes results/knngraph/profile_<n>_pool<pool>.json.
 
@@ -20,11 +20,11 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from annann import nndescent  # noqa: E402
-from annann.atomic import atomic_path  # noqa: E402
-from annann.graph_quality import GraphRecallProbe  # noqa: E402
-from annann.heaps import sorted_rows  # noqa: E402
-from annann.lsh import LSHTables  # noqa: E402
+from annann.graph import nndescent  # noqa: E402
+from annann.core.atomic import atomic_path  # noqa: E402
+from annann.graph.quality import GraphRecallProbe  # noqa: E402
+from annann.core.heaps import sorted_rows  # noqa: E402
+from annann.graph.lsh import LSHTables  # noqa: E402
 
 KERNELS = ("init_from_buckets", "init_random", "sample_candidates", "mark_sampled_old",
            "count_pairs", "join_chunk", "apply_updates")

@@ -1,4 +1,4 @@
-"""ANNANN: annann.annann_index.AnnannIndex, the cluster index in a space learned by an autoencoder
+"""ANNANN: annann.AnnannIndex (annann/learned/), the cluster index in a space learned by an autoencoder
 refined by DEC (IDEC).
 
 Training runs in a TensorFlow child process (kept tiny here: a few epochs, a few hundred DEC
@@ -10,9 +10,8 @@ import argparse
 import sys
 import time
 
-from annann.annann_index import AnnannIndex
-from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
-from annann.evaluation import recall_of_ids
+from annann import AnnannIndex, first_rows, get_dataset, recall_of_ids
+from annann.data.datasets import DEFAULT_DATASET
 
 K = 10
 
@@ -43,7 +42,7 @@ def main():
     ids, _ = index.search_batch(queries, K, C=args.C)
     recall = recall_of_ids(train, queries, true_distances, ids, ds.distance)
     print(f"recall@10 (C={args.C}): {recall:.3f}, "
-          f"{index.last_stats['candidates'] / len(queries):.0f} candidates per query")
+          f"{index.last_stats['scanned'] / len(queries):.0f} candidates per query")
 
 
 if __name__ == "__main__":

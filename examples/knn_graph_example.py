@@ -1,5 +1,5 @@
-"""The K-NN graph: annann.knn_graph.KNNGraphIndex (NN-descent from an LSH start) and, for
-comparison, annann.lsh.LSHIndex (the variable-length LSH alone, re-ranking its buckets).
+"""The K-NN graph: annann.KNNGraphIndex (annann/graph/: NN-descent from an LSH start) and, for
+comparison, annann.LSHIndex (the variable-length LSH alone, re-ranking its buckets).
 
 Prints the graph's quality against the exact K-NN graph and the recall@10 of both searches,
 measured as ann-benchmarks does. Run: python examples/knn_graph_example.py [--data NAME_OR_PATH]
@@ -11,10 +11,8 @@ import time
 
 import numpy as np
 
-from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
-from annann.evaluation import recall_of_ids
-from annann.knn_graph import KNNGraphIndex
-from annann.lsh import LSHIndex
+from annann import KNNGraphIndex, LSHIndex, first_rows, get_dataset, recall_of_ids
+from annann.data.datasets import DEFAULT_DATASET
 
 K = 10
 

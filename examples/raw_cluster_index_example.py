@@ -1,4 +1,4 @@
-"""The raw-space baseline: annann.cluster_index.ClusterIndex (IVF, HNSW over k-means centroids).
+"""The raw-space baseline: annann.ClusterIndex (annann/ivf/: IVF, HNSW over k-means centroids).
 
 Builds on 90 % of the rows, inserts the rest without a rebuild, searches, deletes a few ids, then
 saves and reloads the index. Recall@10 is measured as ann-benchmarks does, against exact ground
@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from annann.cluster_index import ClusterIndex
-from annann.datasets import DEFAULT_DATASET, first_rows, get_dataset
-from annann.evaluation import recall_of_ids
+from annann import ClusterIndex, first_rows, get_dataset, recall_of_ids
+from annann.data.datasets import DEFAULT_DATASET
 
 K = 10
 
@@ -42,7 +41,7 @@ def main():
     ids, _ = index.search_batch(queries, K, C=args.C)
     recall = recall_of_ids(train, queries, true_distances, ids, ds.distance)
     print(f"recall@10 (C={args.C}): {recall:.3f}, "
-          f"{index.last_stats['candidates'] / len(queries):.0f} candidates per query")
+          f"{index.last_stats['scanned'] / len(queries):.0f} candidates per query")
 
     gone = np.unique(ids[:, 0])  # delete every query's nearest neighbour
     index.remove(gone)

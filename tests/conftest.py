@@ -1,12 +1,9 @@
 """Shared fixtures: the real datasets in ../shared/data (next to the repository root)."""
 
-from pathlib import Path
-
 import pytest
 
-from annann.datasets import read_dataset
-
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+from annann.data.datasets import read_dataset
+from tests.paths import SHARED_DATA
 
 
 def shared_dataset(name):

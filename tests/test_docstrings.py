@@ -1,7 +1,7 @@
 """Every public class, function and method of annann and ann_benchmarks_plugin has a docstring.
 
 Every module of both packages is imported (an import error fails the test). TensorFlow is only
-imported inside functions (annann.training runs it in a child process), so no module is excluded.
+imported inside functions (annann.learned.training runs it in a child process), so no module is excluded.
 The peer adapters import their optional peer library (the `peers` extra) at module level; where it
 is not installed their source is checked instead of the imported module.
 """
@@ -95,7 +95,8 @@ def missing_docstrings(module):
 
 def test_every_module_is_found():
     """The walk sees subpackages and the adapters, so nothing is skipped silently."""
-    for expected in ("annann.training", "annann.knn_graph", "ann_benchmarks_plugin.cli",
+    for expected in ("annann.learned.training", "annann.graph.index", "annann.core.heaps",
+                     "ann_benchmarks_plugin.cli",
                      "ann_benchmarks_plugin.algorithms.annann.module"):
         assert expected in MODULES
 
@@ -131,7 +132,7 @@ def test_public_names_have_docstrings(module_name):
 
 def test_source_check_agrees_with_the_import_check():
     """The source-level fallback finds what the import-based check finds, on importable modules."""
-    for name in ("ann_benchmarks_plugin.algorithms.hnswlib.module", "annann.knn_graph",
+    for name in ("ann_benchmarks_plugin.algorithms.hnswlib.module", "annann.graph.index",
                  "ann_benchmarks_plugin.reproduce"):
         assert missing_docstrings_in_source(name) == missing_docstrings(
             importlib.import_module(name)) == []

@@ -10,8 +10,8 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from annann.datasets import read_dataset
-from annann.evaluation import knn_recall
+from annann.data.datasets import read_dataset
+from annann.data.evaluation import knn_recall
 from ann_benchmarks_plugin.results import REQUIRED_ATTRS, is_complete, result_path
 from ann_benchmarks_plugin.runner import select_definitions
 

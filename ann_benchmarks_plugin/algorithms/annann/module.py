@@ -1,14 +1,14 @@
 """Adapter: ANNANN, the cluster engine in a learned (autoencoder + DEC) space.
 
-Thin layer over annann.annann_index.AnnannIndex. Build parameters (one dict): n_clusters (int, or a
+Thin layer over annann.learned.index.AnnannIndex. Build parameters (one dict): n_clusters (int, or a
 float multiple of sqrt(n)), code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank,
 train_sample, epochs, hidden, seed. Query argument: C, the number of clusters scanned.
 """
 
 import numpy as np
 
-from annann.annann_index import AnnannIndex
-from annann.validation import as_float_matrix
+from annann.learned.index import AnnannIndex
+from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
 
@@ -17,7 +17,7 @@ TRAIN_KEYS = ("code_dim", "dec", "gamma", "knn_weight", "train_sample", "epochs"
 
 
 class Annann(BaseANN):
-    """ANNANN (annann.annann_index.AnnannIndex) behind the BaseANN contract."""
+    """ANNANN (annann.learned.index.AnnannIndex) behind the BaseANN contract."""
 
     def __init__(self, metric, params):
         params = dict(params)
@@ -33,7 +33,6 @@ class Annann(BaseANN):
                                  M=int(params.get("M", 16)), seed=int(params.get("seed", 0)),
                                  train=self.train)
         self.C = 10
-        self._reset_counters()
         self._set_name()
 
     def _set_name(self):
@@ -42,15 +41,6 @@ class Annann(BaseANN):
                      f"dec={cfg.dec}, gamma={cfg.gamma}, knn={cfg.knn_weight}, C={self.C}, "
                      f"r={self.rerank})")
 
-    def _reset_counters(self):
-        self.candidates = 0
-        self.dist_comps = 0
-
-    def _count(self):
-        stats = self.index.last_stats
-        self.candidates += stats.get("candidates", 0)
-        self.dist_comps += stats.get("dist_comps", 0)
-
     def fit(self, X):
         """Train the encoder and build the learned-space cluster index over X."""
         self.index.fit(as_float_matrix(X))
@@ -58,21 +48,21 @@ class Annann(BaseANN):
     def set_query_arguments(self, C):
         """Set C, the clusters scanned per query; resets the counters."""
         self.C = int(C)
-        self._reset_counters()
+        self.index.counters.reset()
         self._set_name()
 
     def query(self, q, n):
         """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self.index.search(q, n, C=self.C)
-        self._count()
         return ids
 
     def batch_query(self, X, n):
         """Answer every row of X at once; results go to self.res."""
         ids, _ = self.index.search_batch(X, n, C=self.C)
-        self._count()
         self.res = [row[row >= 0] for row in np.asarray(ids)]
 
     def get_additional(self):
-        """Candidates scanned and distance computations since the last set_query_arguments."""
-        return {"candidates": self.candidates, "dist_comps": self.dist_comps}
+        """Since the last set_query_arguments: dist_comps (the harness's total over every query
+        of every run, centroid re-rank plus scan), and per-query means of distance computations
+        and of vectors scanned."""
+        return self.index.counters.report()

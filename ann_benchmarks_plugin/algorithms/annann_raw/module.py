@@ -5,14 +5,14 @@ fit), r (candidate clusters per scanned cluster, default 10), M, efConstruction,
 kmeans_sample. Query arguments: C (clusters scanned) and optionally r.
 """
 
-from annann.cluster_index import ClusterIndex
-from annann.validation import check_positive_int
+from annann.ivf.index import ClusterIndex
+from annann.core.validation import check_positive_int
 
 from ..base.module import BaseANN
 
 
 class AnnannRaw(BaseANN):
-    """annann-raw (annann.cluster_index.ClusterIndex) behind the BaseANN contract."""
+    """annann-raw (annann.ivf.index.ClusterIndex) behind the BaseANN contract."""
 
     def __init__(self, metric, params=None):
         params = dict(params or {})
@@ -25,11 +25,7 @@ class AnnannRaw(BaseANN):
         if params:
             raise ValueError(f"annann-raw: unknown parameters {sorted(params)}")
         self.C = 10
-        self._reset_counters()
         self._set_name()
-
-    def _reset_counters(self):
-        self._queries = self._scanned = self._comps = 0
 
     def _set_name(self):
         k = self._index.n_clusters_ or self.n_clusters
@@ -46,31 +42,22 @@ class AnnannRaw(BaseANN):
         self.C = check_positive_int(C, "C")
         if r is not None:
             self._index.rerank = check_positive_int(r, "r")
-        self._reset_counters()
+        self._index.counters.reset()
         self._set_name()
-
-    def _count(self, queries):
-        stats = self._index.last_stats
-        self._queries += queries
-        self._scanned += stats["candidates"]
-        self._comps += stats["dist_comps"]
 
     def query(self, q, n):
         """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self._index.search(q, n, C=self.C)
-        self._count(1)
         return ids
 
     def batch_query(self, X, n):
         """Answer every row of X at once; results go to self.res."""
         ids, _ = self._index.search_batch(X, n, C=self.C)
-        self._count(ids.shape[0])
         self.res = [row[row >= 0] for row in ids]
 
     def get_additional(self):
-        """dist_comps: total since set_query_arguments (scan + centroid re-rank; hnswlib's own
-        comparisons inside the centroid graph are not exposed and not counted); candidates: mean
-        vectors scanned per query."""
-        return {"dist_comps": int(self._comps),
-                "candidates": self._scanned / max(self._queries, 1),
-                "n_clusters": int(self._index.n_clusters_ or 0)}
+        """Since the last set_query_arguments: dist_comps (the harness's total over every query
+        of every run: scan plus centroid re-rank; hnswlib's own comparisons inside the centroid
+        graph are not exposed and not counted), per-query means of distance computations and of
+        vectors scanned, and the number of clusters."""
+        return {**self._index.counters.report(), "n_clusters": int(self._index.n_clusters_ or 0)}

@@ -3,8 +3,8 @@
 import hnswlib
 import numpy as np
 
-from annann.cpus import usable_cpus
-from annann.validation import as_float_matrix
+from annann.core.cpus import usable_cpus
+from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
 

@@ -4,8 +4,8 @@ raw-space baseline. Needs ``pip install annann[peers]``."""
 import faiss
 import numpy as np
 
-from annann.distances import normalize_rows
-from annann.validation import as_float_matrix
+from annann.core.distances import normalize_rows
+from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
 

@@ -4,7 +4,7 @@ Needs ``pip install annann[peers]``."""
 import numpy as np
 import pynndescent
 
-from annann.validation import as_float_matrix
+from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
 

@@ -1,0 +1,188 @@
+"""Heaps, pools and selection for numba kernels: the one home of every ordered structure.
+
+* Bounded max-heaps stored as rows of 2-D arrays ``(ids, keys, payload)``: row ``r`` is one heap of
+  capacity K with its largest key at slot 0, so "is this candidate better than my current worst?"
+  is one comparison. Empty slots hold id -1 and key +inf, so a heap is always full and a push is
+  one sift-down from the root. ``payload`` carries a per-entry value beside the key: the
+  NN-descent "new" flag (uint8) of a neighbour list, or the id itself where nothing else is
+  needed (the cluster scan, the candidate lists). ``heap_push`` is the push; ``checked_heap_push``
+  first refuses an id already in the row (NN-descent lists, merges).
+* The sorted pool of beam search (``pool_insert``): an array kept in ascending key order with an
+  "expanded" flag per entry.
+* Selection and sorting of short arrays in place (``select_kth``, ``sort_pairs``), ties broken by
+  id so an order never depends on the algorithm or the thread count. numba's own
+  ``np.partition`` / ``np.argsort`` cost 3-10 s of JIT compilation per signature and allocate
+  on every call; these compile in about a second each and work in place.
+"""
+
+import numpy as np
+from numba import njit
+
+
+def empty_heaps(n, capacity, payload_dtype=np.uint8, id_dtype=np.int32):
+    """Return (ids, keys float32, payload) for n empty heaps of the given capacity."""
+    ids = np.full((n, capacity), -1, dtype=id_dtype)
+    keys = np.full((n, capacity), np.inf, dtype=np.float32)
+    payload = np.zeros((n, capacity), dtype=payload_dtype)
+    return ids, keys, payload
+
+
+@njit(cache=True, inline="always")
+def contains_id(ids, row, j):
+    """True if id j is already in heap row."""
+    for s in range(ids.shape[1]):
+        if ids[row, s] == j:
+            return True
+    return False
+
+
+@njit(cache=True, inline="always")
+def heap_push(ids, keys, payload, row, j, key, value):
+    """Insert (j, key, value) into heap row if key beats its worst entry (which is evicted).
+
+    The caller guarantees j is not in the row already. Returns 1 if inserted, else 0.
+    """
+    if key >= keys[row, 0]:
+        return 0
+    cap = ids.shape[1]
+    pos = 0
+    while True:
+        left = 2 * pos + 1
+        if left >= cap:
+            break
+        right = left + 1
+        child = left
+        if right < cap and keys[row, right] > keys[row, left]:
+            child = right
+        if keys[row, child] <= key:
+            break
+        ids[row, pos] = ids[row, child]
+        keys[row, pos] = keys[row, child]
+        payload[row, pos] = payload[row, child]
+        pos = child
+    ids[row, pos] = j
+    keys[row, pos] = key
+    payload[row, pos] = value
+    return 1
+
+
+@njit(cache=True, inline="always")
+def checked_heap_push(ids, keys, payload, row, j, key, value):
+    """heap_push that refuses an id already in the row; returns 1 if inserted, else 0."""
+    if key >= keys[row, 0] or contains_id(ids, row, j):
+        return 0
+    return heap_push(ids, keys, payload, row, j, key, value)
+
+
+@njit(cache=True)
+def count_filled(ids, row):
+    """Number of occupied slots of heap row."""
+    c = 0
+    for s in range(ids.shape[1]):
+        if ids[row, s] >= 0:
+            c += 1
+    return c
+
+
+def sorted_rows(ids, keys):
+    """Copies of (ids, keys) with each row sorted by ascending key (empty slots last)."""
+    order = np.argsort(keys, axis=1, kind="stable")
+    return np.take_along_axis(ids, order, axis=1), np.take_along_axis(keys, order, axis=1)
+
+
+@njit(cache=True)
+def pool_position(pool_d, size, d):
+    """Index where key d goes in the sorted pool (after equal entries)."""
+    lo = 0
+    hi = size
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if pool_d[mid] <= d:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@njit(cache=True)
+def pool_insert(pool_id, pool_d, pool_done, size, cap, j, d):
+    """Insert (j, d), unexpanded, into the sorted pool of at most cap entries; returns its size."""
+    pos = pool_position(pool_d, size, d)
+    if pos >= cap:
+        return size
+    end = min(size, cap - 1)
+    for u in range(end, pos, -1):
+        pool_id[u] = pool_id[u - 1]
+        pool_d[u] = pool_d[u - 1]
+        pool_done[u] = pool_done[u - 1]
+    pool_id[pos] = j
+    pool_d[pos] = d
+    pool_done[pos] = False
+    return min(size + 1, cap)
+
+
+@njit(cache=True)
+def select_kth(vals, k):
+    """The k-th smallest (0-based) value of vals, by quickselect; reorders vals in place."""
+    lo = 0
+    hi = vals.shape[0] - 1
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if vals[mid] < vals[lo]:
+            vals[mid], vals[lo] = vals[lo], vals[mid]
+        if vals[hi] < vals[lo]:
+            vals[hi], vals[lo] = vals[lo], vals[hi]
+        if vals[hi] < vals[mid]:
+            vals[hi], vals[mid] = vals[mid], vals[hi]
+        pivot = vals[mid]
+        i = lo
+        j = hi
+        while i <= j:
+            while vals[i] < pivot:
+                i += 1
+            while vals[j] > pivot:
+                j -= 1
+            if i <= j:
+                vals[i], vals[j] = vals[j], vals[i]
+                i += 1
+                j -= 1
+        if k <= j:
+            hi = j
+        elif k >= i:
+            lo = i
+        else:
+            return vals[k]
+    return vals[k]
+
+
+@njit(cache=True, inline="always")
+def pair_before(keys, ids, a, b):
+    """Whether item a sorts before item b: smaller key, then smaller id."""
+    return keys[a] < keys[b] or (keys[a] == keys[b] and ids[a] < ids[b])
+
+
+@njit(cache=True)
+def sift_down_pairs(keys, ids, root, size):
+    """Restore the max-heap order (by key, then id) below root in keys/ids[:size] (heapsort)."""
+    while True:
+        child = 2 * root + 1
+        if child >= size:
+            return
+        if child + 1 < size and pair_before(keys, ids, child, child + 1):
+            child += 1
+        if not pair_before(keys, ids, root, child):
+            return
+        keys[root], keys[child] = keys[child], keys[root]
+        ids[root], ids[child] = ids[child], ids[root]
+        root = child
+
+
+@njit(cache=True)
+def sort_pairs(keys, ids, size):
+    """Sort keys[:size] ascending, ids alongside, ties by smaller id (heapsort, in place)."""
+    for root in range(size // 2 - 1, -1, -1):
+        sift_down_pairs(keys, ids, root, size)
+    for end in range(size - 1, 0, -1):
+        keys[0], keys[end] = keys[end], keys[0]
+        ids[0], ids[end] = ids[end], ids[0]
+        sift_down_pairs(keys, ids, 0, end)

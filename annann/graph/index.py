@@ -1,0 +1,275 @@
+"""KNNGraphIndex: the public API of the LSH-initialised K-NN graph (seed 003).
+
+fit: variable-length LSH tables (``lsh``) -> initial graph -> NN-descent (``nndescent``) -> search
+graph (``search_graph``). search: hash the query into its LSH buckets for entry points, then beam
+search (``beam_search``). Angular data is unit-normalised first, so the
+Euclidean ranking is the angular one; reported angular distances are 1 - cosine.
+"""
+
+import time
+
+import numba
+import numpy as np
+
+from ..core.distances import check_metric, normalize_rows, to_metric
+from ..core.heaps import sorted_rows
+from ..core.index_format import IndexFormatError, IndexWriter, read_index
+from ..core.stats import SearchCounters
+from ..core.validation import (NotFittedError, as_float_matrix, as_query_vector, check_k,
+                               check_positive_int)
+from .beam_search import lsh_beam_search, lsh_beam_search_many
+from .lsh import DIRECTIONS, LSHTables
+from .nndescent import default_pool_size, nn_descent
+from .quality import GraphRecallProbe, graph_recall
+from .search_graph import prepare_search_graph
+
+INITS = ("lsh", "random")
+
+
+def _check_fraction(value, name, low, high, low_open=True):
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
+        raise ValueError(f"{name}: must be a number, got {value!r}")
+    if not np.isfinite(value) or value > high or value < low or (low_open and value == low):
+        side = "(" if low_open else "["
+        raise ValueError(f"{name}: must be in {side}{low}, {high}], got {value}")
+    return float(value)
+
+
+class KNNGraphIndex:
+    """Approximate K-NN graph built by NN-descent from an LSH (or random) start, searchable.
+
+    Build parameters: n_neighbors (K of the graph), init ("lsh" | "random"), lsh_tables,
+    bucket_size and lsh_directions ("data" | "gaussian", see ``lsh``: the variable-length LSH),
+    rho (sampling rate), delta (stop when updates < delta*N*K), max_iters, pool_size (heap
+    capacity during the build, >= K; KGraph's L - the K nearest of the pool form the graph;
+    default ``nndescent.default_pool_size``), max_candidates (per-node new/old candidate lists; default
+    rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
+    max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), n_jobs
+    (build threads), seed.
+
+    The pruning switches are off by default because none paid in
+    results/knngraph/bench_100000_switches.md (100k SIFT): early abandoning was 1.6x slower, the
+    triangle bound excluded 0.1 % of the pairs for 4 % more time, the inner-product form was
+    16 % slower; each keeps the graph (checked in tests/test_nndescent.py).
+    """
+
+    def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
+                 bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
+                 max_candidates=None, early_abandon=False, triangle_bound=False,
+                 inner_product=False, max_degree=None, prune_alpha=1.0, entry_tables=1,
+                 n_jobs=None, seed=0, progress=False):
+        self.metric = check_metric(metric)
+        self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
+        if init not in INITS:
+            raise ValueError(f"init: must be one of {INITS}, got {init!r}")
+        self.init = init
+        self.lsh_tables = check_positive_int(lsh_tables, "lsh_tables")
+        self.bucket_size = check_positive_int(bucket_size, "bucket_size", minimum=2)
+        if lsh_directions not in DIRECTIONS:
+            raise ValueError(f"lsh_directions: must be one of {DIRECTIONS}, got {lsh_directions!r}")
+        self.lsh_directions = lsh_directions
+        self.rho = _check_fraction(rho, "rho", 0.0, 1.0)
+        self.delta = _check_fraction(delta, "delta", 0.0, 1.0, low_open=False)
+        self.max_iters = check_positive_int(max_iters, "max_iters", minimum=0)
+        self.pool_size = (default_pool_size(self.n_neighbors) if pool_size is None
+                          else check_positive_int(pool_size, "pool_size"))
+        if self.pool_size < self.n_neighbors:
+            raise ValueError(f"pool_size={self.pool_size} must be >= n_neighbors={self.n_neighbors}")
+        self.max_candidates = (None if max_candidates is None
+                               else check_positive_int(max_candidates, "max_candidates"))
+        self.early_abandon = bool(early_abandon)
+        self.triangle_bound = bool(triangle_bound)
+        self.inner_product = bool(inner_product)
+        self.max_degree = (2 * self.n_neighbors if max_degree is None
+                           else check_positive_int(max_degree, "max_degree"))
+        self.prune_alpha = _check_fraction(prune_alpha, "prune_alpha", 0.0, 10.0)
+        self.entry_tables = check_positive_int(entry_tables, "entry_tables")
+        if init == "lsh" and self.entry_tables > self.lsh_tables:
+            raise ValueError(f"entry_tables={self.entry_tables} exceeds lsh_tables={self.lsh_tables}")
+        self.n_jobs = None if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
+        self.seed = int(seed)
+        self.progress = bool(progress)
+        self.X = None
+        self.last_stats = {}
+        self.counters = SearchCounters()
+
+    # ---------------------------------------------------------------- build
+    def fit(self, X, callback=None):
+        """Build the K-NN graph of X (n, d) and its search graph. callback: see nndescent.nn_descent."""
+        X = as_float_matrix(X, name="X")
+        n = X.shape[0]
+        if self.n_neighbors >= n:
+            raise ValueError(f"n_neighbors={self.n_neighbors} must be smaller than the number of "
+                             f"points ({n})")
+        if self.metric == "angular":
+            X = normalize_rows(X)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
+        previous = numba.get_num_threads()
+        numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+        try:
+            self._build(callback)
+        finally:
+            numba.set_num_threads(previous)
+        return self
+
+    def _build(self, callback):
+        t0 = time.perf_counter()
+        n_tables = self.lsh_tables if self.init == "lsh" else self.entry_tables
+        self.tables = LSHTables(n_tables, self.bucket_size, self.seed,
+                                self.lsh_directions).build(self.X)
+        t_lsh = time.perf_counter() - t0
+        pool = min(self.pool_size, self.X.shape[0] - 1)
+        ids, sq, stats = nn_descent(
+            self.X, pool, self.tables if self.init == "lsh" else None, rho=self.rho,
+            delta=self.delta, max_iters=self.max_iters, max_candidates=self.max_candidates,
+            abandon=self.early_abandon, triangle=self.triangle_bound,
+            inner_product=self.inner_product, n_parts=numba.get_num_threads(), seed=self.seed,
+            callback=callback, progress=self.progress)
+        ids, sq = sorted_rows(ids, sq)
+        self._ids = ids[:, :self.n_neighbors]
+        self._sq = sq[:, :self.n_neighbors]
+        t1 = time.perf_counter()
+        self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
+                                                            self.max_degree, self.prune_alpha)
+        t2 = time.perf_counter()
+        self._init_search_state()
+        self.last_stats = {"lsh_seconds": t_lsh, "graph_seconds": t1 - t0,
+                           "prepare_seconds": t2 - t1, "build_seconds": t2 - t0,
+                           "dist_evals": stats["dist_evals"], "iterations": stats["iterations"],
+                           "history": stats["history"],
+                           "mean_search_degree": float(self.degrees.mean())}
+
+    def fit_graph(self, X, ids, sq_dists):
+        """Make the index searchable over X with a K-NN graph built elsewhere (e.g. on Dask).
+
+        X: the raw rows the graph was built on; ids (n, n_neighbors): neighbour ids, nearest
+        first, no self; sq_dists: their squared distances (on unit-normalised rows for angular).
+        Skips NN-descent; builds the entry LSH tables and the search graph as fit does.
+        """
+        X = as_float_matrix(X, name="X")
+        ids = np.asarray(ids)
+        sq_dists = np.asarray(sq_dists)
+        n = X.shape[0]
+        if ids.shape != (n, self.n_neighbors) or sq_dists.shape != ids.shape:
+            raise ValueError(f"graph shapes {ids.shape} / {sq_dists.shape} do not match "
+                             f"({n}, n_neighbors={self.n_neighbors})")
+        if ids.size and (ids.min() < 0 or ids.max() >= n):
+            raise ValueError(f"graph holds ids outside [0, {n})")
+        if self.metric == "angular":
+            X = normalize_rows(X)
+        self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.tables = LSHTables(self.entry_tables, self.bucket_size, self.seed,
+                                self.lsh_directions).build(self.X)
+        self._ids = ids.astype(np.int32)
+        self._sq = sq_dists.astype(np.float32)
+        self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
+                                                            self.max_degree, self.prune_alpha)
+        self._init_search_state()
+        self.last_stats = {"mean_search_degree": float(self.degrees.mean())}
+        return self
+
+    def _require_fit(self):
+        if self.X is None:
+            raise NotFittedError("KNNGraphIndex: call fit() (or load()) first")
+
+    @property
+    def size(self):
+        """Number of indexed vectors (0 before fit)."""
+        return 0 if self.X is None else int(self.X.shape[0])
+
+    @property
+    def neighbor_graph(self):
+        """(ids int64 (n, K), distances float32 (n, K)) of the K-NN graph, nearest first, no self."""
+        self._require_fit()
+        return self._ids.astype(np.int64), to_metric(self._sq, self.metric)
+
+    def graph_recall(self, n_sample=1000, seed=0):
+        """Recall of the K-NN graph against the exact one on n_sample random nodes (None: all)."""
+        self._require_fit()
+        probe = GraphRecallProbe(self.X, self.n_neighbors, n_sample, "euclidean", seed)
+        return graph_recall(self._ids[probe.nodes], probe.true_ids, self.n_neighbors)
+
+    # ---------------------------------------------------------------- search
+    def _tables_args(self):
+        t = self.tables
+        nt = min(self.entry_tables, t.n_tables)
+        return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt], t.orders)
+
+    def _check_beam(self, beam, k):
+        beam = max(k, 10) if beam is None else check_positive_int(beam, "beam")
+        return max(beam, k)
+
+    def search(self, q, k, beam=None):
+        """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours."""
+        self._require_fit()
+        q = as_query_vector(q, self.X.shape[1])
+        k = check_k(k, self.X.shape[0])
+        beam = self._check_beam(beam, k)
+        if self.metric == "angular":
+            q = normalize_rows(q[None])[0]
+        self._stamp += 1
+        ids, sq, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees,
+                                      *self._tables_args(), k, beam, self._visited, self._stamp,
+                                      self._entry_buf)
+        self.last_stats = {"dist_comps": int(nd)}
+        self.counters.add(1, nd)
+        return ids, to_metric(sq, self.metric)
+
+    def search_batch(self, Q, k, beam=None):
+        """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short."""
+        self._require_fit()
+        Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
+        k = check_k(k, self.X.shape[0])
+        beam = self._check_beam(beam, k)
+        if self.metric == "angular":
+            Q = normalize_rows(Q)
+        ids, sq, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
+                                           *self._tables_args(), k, beam, self._visited,
+                                           self._stamp + 1, self._entry_buf)
+        self._stamp += Q.shape[0] + 1
+        self.last_stats = {"dist_comps": int(nd)}
+        self.counters.add(Q.shape[0], nd)
+        return ids, to_metric(sq, self.metric)
+
+    # ---------------------------------------------------------------- persistence
+    _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "lsh_directions",
+               "rho", "delta", "max_iters", "pool_size", "max_candidates", "early_abandon",
+               "triangle_bound", "inner_product", "max_degree", "prune_alpha", "entry_tables",
+               "n_jobs", "seed")
+    _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees")
+
+    def _init_search_state(self):
+        self._visited = np.zeros(self.X.shape[0], dtype=np.int64)
+        self._stamp = 0
+        self._entry_buf = np.empty(self.X.shape[0], dtype=np.int64)
+
+    def save(self, path):
+        """Write the fitted index to the directory ``path`` atomically."""
+        self._require_fit()
+        with IndexWriter(path, "KNNGraphIndex", {p: getattr(self, p) for p in self._PARAMS},
+                         {"n_tables": self.tables.n_tables}) as w:
+            for a in self._ARRAYS:
+                w.add_array(a.lstrip("_"), getattr(self, a))
+            for name, arr in self.tables.state().items():
+                w.add_array("lsh." + name, arr)
+
+    @classmethod
+    def load(cls, path):
+        """Read an index written by save; IndexFormatError (a ValueError) for a foreign, old or
+        corrupt directory."""
+        stored = read_index(path, "KNNGraphIndex")
+        try:
+            self = cls(**stored.params)
+        except (TypeError, ValueError) as exc:
+            raise IndexFormatError(f"{path}: KNNGraphIndex parameters malformed ({exc})") from exc
+        for a in cls._ARRAYS:
+            setattr(self, a, stored.array(a.lstrip("_")))
+        n = self.X.shape[0]
+        if self._ids.shape != (n, self.n_neighbors) or self.neighbors.shape[0] != n or \
+                self.degrees.shape != (n,):
+            raise IndexFormatError(f"{path}: KNNGraphIndex arrays have inconsistent shapes")
+        self.tables = LSHTables.from_state(stored.arrays("lsh."), self.bucket_size, self.seed,
+                                           self.lsh_directions, source=str(path))
+        self._init_search_state()
+        return self

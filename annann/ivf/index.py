@@ -1,0 +1,306 @@
+"""Cluster index (IVF): k-means partition, hnswlib over the centres, exact scan of C clusters.
+
+Query: the centroid graph returns C*rerank candidate clusters (in the routing space: the original
+space, or the space of an optional ``transform`` such as ANNANN's encoder); they are re-ranked by
+exact distance to the original-space centroids (means of their members), the C nearest non-empty
+ones are scanned exactly by a numba kernel that keeps a top-k heap.
+
+Angular data is stored unit-normalised and searched by squared L2 (monotone in cosine); reported
+distances follow ann-benchmarks (L2, or 1 - cosine). A transform is applied to the caller's raw
+vectors (not to the normalised copies).
+"""
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from ..core.distances import check_metric, normalize_rows, to_metric
+from ..core.index_format import IndexFormatError, IndexWriter, read_index
+from ..core.stats import SearchCounters
+from ..core.validation import (NotFittedError, as_float_matrix, as_ids, as_query_vector, check_k,
+                               check_positive_int)
+from .centroid_graph import CentroidGraph
+from .kmeans import assign_nearest, fit_centers, resolve_n_clusters
+from .scan import search_queries, search_query
+from .store import STORAGE_MODES, ClusterStore
+
+
+def group_sums(V, labels, k):
+    """Per-label float64 sums of the rows of V (k, d) and counts (k,), without Python loops."""
+    order = np.argsort(labels, kind="stable")
+    lab = labels[order]
+    counts = np.bincount(lab, minlength=k).astype(np.int64)
+    sums = np.zeros((k, V.shape[1]), dtype=np.float64)
+    if lab.shape[0]:
+        firsts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
+        sums[lab[firsts]] = np.add.reduceat(V[order].astype(np.float64), firsts, axis=0)
+    return sums, counts
+
+
+class ClusterIndex:
+    """IVF index with an HNSW coarse quantiser; dynamic (add/remove/update) and persistent."""
+
+    def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
+                 storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False):
+        self.metric = check_metric(metric)
+        resolve_n_clusters(n_clusters, 1)  # type/positivity check; resolved against n in fit
+        self.n_clusters = n_clusters
+        self.rerank = check_positive_int(rerank, "rerank")
+        self.M = check_positive_int(M, "M", minimum=2)
+        self.ef_construction = check_positive_int(ef_construction, "ef_construction")
+        if storage not in STORAGE_MODES:
+            raise ValueError(f"storage: expected one of {STORAGE_MODES}, got {storage!r}")
+        self.storage, self.storage_path = storage, storage_path
+        self.kmeans_sample = (None if kmeans_sample is None
+                              else check_positive_int(kmeans_sample, "kmeans_sample"))
+        self.seed = check_positive_int(seed, "seed", minimum=0)
+        self.progress = bool(progress)
+        self.n_clusters_ = None
+        self.dim = None
+        self.embed_dim = None
+        self.transform = None
+        self.last_stats = {}
+        self.counters = SearchCounters()
+        self._store = None
+
+    # ---- spaces ------------------------------------------------------------------------------
+    def _internal(self, X):
+        return normalize_rows(X) if self.metric == "angular" else X
+
+    def _route(self, X, V):
+        """Routing-space rows for raw rows X (internal copies V): transform(X), or V itself."""
+        if self.transform is None:
+            return V
+        Z = as_float_matrix(self.transform(X), name="transform output", dim=self.embed_dim)
+        if Z.shape[0] != X.shape[0]:
+            raise ValueError(f"transform output: {Z.shape[0]} rows for {X.shape[0]} inputs")
+        return Z
+
+    def _require_fit(self):
+        if self._store is None:
+            raise NotFittedError("ClusterIndex: call fit() (or load()) first")
+
+    @property
+    def size(self):
+        """Number of vectors in the index (0 before fit)."""
+        return 0 if self._store is None else self._store.size
+
+    # ---- build -------------------------------------------------------------------------------
+    def fit(self, X, ids=None, transform=None, centers=None):
+        """Cluster X (see the module docstring); ids default to arange(n). Returns self."""
+        X = as_float_matrix(X, name="X")
+        n, d = X.shape
+        ids = np.arange(n, dtype=np.int64) if ids is None else as_ids(ids, n)
+        if transform is not None and not callable(transform):
+            raise ValueError(f"transform: expected a callable, got {type(transform).__name__}")
+        self.transform, self.dim, self.embed_dim = transform, d, None
+        steps = tqdm(total=4, desc="cluster index", disable=not self.progress)
+        V = self._internal(X)
+        Z = self._route(X, V)
+        self.embed_dim = Z.shape[1]
+        if centers is not None:
+            centers = as_float_matrix(centers, name="centers", dim=self.embed_dim)
+        else:
+            k = resolve_n_clusters(self.n_clusters, n)
+            centers = fit_centers(Z, k, seed=self.seed, sample=self.kmeans_sample)
+        steps.update()
+        labels, _ = assign_nearest(Z, centers, progress=self.progress)
+        steps.update()
+        self.n_clusters_ = centers.shape[0]
+        self._store = ClusterStore.build(V, labels, ids, self.n_clusters_, self.storage,
+                                         self.storage_path)
+        steps.update()
+        self._routing = centers
+        self._graph = CentroidGraph(centers, self.M, self.ef_construction, self.seed)
+        self.refresh_centroids()
+        steps.update()
+        steps.close()
+        return self
+
+    def refresh_centroids(self):
+        """Recompute the original-space centroids exactly as member means (empty -> zeros)."""
+        counts = self._store.counts
+        sums = self._store.cluster_sums()
+        self._centroids = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+
+    # ---- search ------------------------------------------------------------------------------
+    def _candidates(self, C):
+        C = check_positive_int(C, "C")
+        C = min(C, self.n_clusters_)
+        return C, min(C * self.rerank, self.n_clusters_)
+
+
+    def search(self, q, k, C=10):
+        """(ids int64 (<=k,), distances float32) of the k nearest among the C scanned clusters."""
+        self._require_fit()
+        k = check_k(k, self.size)
+        C, n_cand = self._candidates(C)
+        q = as_query_vector(q, self.dim)
+        v = self._internal(q[None, :])
+        cand = self._graph.query(self._route(q[None, :], v), n_cand)[0]
+        out_i = np.empty(k, dtype=np.int64)
+        out_d = np.empty(k, dtype=np.float32)
+        s = self._store
+        scanned, comps = search_query(s.vectors, s.slot_ids, s.starts, s.counts, self._centroids,
+                                      cand, v[0], C, k, out_i, out_d)
+        found = int(np.count_nonzero(out_i >= 0))
+        self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
+                           "clusters": int(C)}
+        self.counters.add(1, scanned + comps, scanned)
+        return out_i[:found], to_metric(out_d[:found], self.metric)
+
+    def search_batch(self, Q, k, C=10):
+        """(ids (m, k) int64 padded -1, distances (m, k) float32 padded inf) for every row of Q."""
+        self._require_fit()
+        k = check_k(k, self.size)
+        C, n_cand = self._candidates(C)
+        Q = as_float_matrix(Q, name="queries", dim=self.dim)
+        V = self._internal(Q)
+        cand = self._graph.query(self._route(Q, V), n_cand)
+        out_i = np.empty((Q.shape[0], k), dtype=np.int64)
+        out_d = np.empty((Q.shape[0], k), dtype=np.float32)
+        s = self._store
+        scanned, comps = search_queries(s.vectors, s.slot_ids, s.starts, s.counts, self._centroids,
+                                        cand, V, C, k, out_i, out_d)
+        self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
+                           "clusters": int(C) * Q.shape[0]}
+        self.counters.add(Q.shape[0], scanned + comps, scanned)
+        dist = np.where(out_i >= 0, to_metric(np.where(out_i >= 0, out_d, 0), self.metric), np.inf)
+        return out_i, dist.astype(np.float32)
+
+    # ---- dynamic updates ---------------------------------------------------------------------
+    def _shift_centroids(self, V, labels, sign):
+        """Incremental mean update after adding (sign=+1) or removing (sign=-1) rows V."""
+        sums, n = group_sums(V, labels, self.n_clusters_)
+        touched = n > 0
+        new = self._store.counts[touched]
+        old = new - sign * n[touched]
+        total = self._centroids[touched].astype(np.float64) * old[:, None] + sign * sums[touched]
+        self._centroids[touched] = (total / np.maximum(new, 1)[:, None]).astype(np.float32)
+        self._centroids[touched & (self._store.counts == 0)] = 0.0
+
+    def add(self, X, ids):
+        """Insert vectors with new ids into their nearest clusters (no rebuild)."""
+        self._require_fit()
+        X = as_float_matrix(X, name="X", dim=self.dim)
+        ids = as_ids(ids, X.shape[0])
+        V = self._internal(X)
+        labels, _ = assign_nearest(self._route(X, V), self._routing)
+        self._store.add(V, labels, ids)
+        self._shift_centroids(V, labels.astype(np.int64), +1)
+
+    def remove(self, ids):
+        """Delete ids (unknown ids raise before anything changes)."""
+        self._require_fit()
+        ids = as_ids(ids)
+        if ids.shape[0] == 0:
+            return
+        clusters, removed = self._store.remove(ids)
+        self._shift_centroids(removed, clusters.astype(np.int64), -1)
+
+    def update(self, X, ids):
+        """Replace the vectors of existing ids (validated fully before any change)."""
+        self._require_fit()
+        X = as_float_matrix(X, name="X", dim=self.dim)
+        ids = as_ids(ids, X.shape[0])
+        self._store.rows_of(ids)
+        V = self._internal(X)
+        labels, _ = assign_nearest(self._route(X, V), self._routing)
+        clusters, removed = self._store.remove(ids)
+        self._shift_centroids(removed, clusters.astype(np.int64), -1)
+        self._store.add(V, labels, ids)
+        self._shift_centroids(V, labels.astype(np.int64), +1)
+
+    # ---- introspection -----------------------------------------------------------------------
+    def cluster_sizes(self):
+        """Number of vectors in each cluster (a copy)."""
+        self._require_fit()
+        return self._store.counts.copy()
+
+    def imbalance(self):
+        """Cluster size balance: max/mean, coefficient of variation, empty clusters."""
+        sizes = self.cluster_sizes().astype(np.float64)
+        mean = sizes.mean()
+        return {"n_clusters": int(sizes.shape[0]), "mean": float(mean), "max": int(sizes.max()),
+                "min": int(sizes.min()), "empty": int((sizes == 0).sum()),
+                "max_over_mean": float(sizes.max() / mean) if mean else float("inf"),
+                "cv": float(sizes.std() / mean) if mean else float("inf")}
+
+    def memory_bytes(self):
+        """Bytes held by the index: vectors, ids, layout, centroids, hnsw; total, RAM and disk."""
+        self._require_fit()
+        out = self._store.memory_bytes()
+        out["centroids"] = int(self._centroids.nbytes + self._routing.nbytes)
+        out["hnsw"] = int(self._graph.nbytes())
+        out["total"] = out["vectors"] + out["ids"] + out["layout"] + out["centroids"] + out["hnsw"]
+        out["ram"] = out["total"] - out["vectors_on_disk"]
+        out["disk"] = out["vectors_on_disk"]
+        return out
+
+    # ---- persistence -------------------------------------------------------------------------
+    def _params(self):
+        return {"metric": self.metric, "n_clusters": self.n_clusters, "rerank": self.rerank,
+                "M": self.M, "ef_construction": self.ef_construction, "storage": self.storage,
+                "kmeans_sample": self.kmeans_sample, "seed": self.seed}
+
+    def save(self, path):
+        """Save the index to directory ``path`` atomically (the transform is not saved)."""
+        self._require_fit()
+        with IndexWriter(path, "ClusterIndex", self._params()) as w:
+            self._write_parts(w, "")
+
+    def _write_parts(self, w, prefix):
+        """Arrays, graph file and state of the index into an open IndexWriter (names prefixed)."""
+        s = self._store
+        s.compact()
+        n = s.size
+        w.state[prefix + "shape"] = {"size": n, "dim": self.dim, "embed_dim": self.embed_dim,
+                                     "n_clusters": self.n_clusters_,
+                                     "has_transform": self.transform is not None}
+        for name, arr in (("vectors", s.vectors[:n]), ("ids", s.slot_ids[:n]),
+                          ("counts", s.counts), ("routing", self._routing),
+                          ("centroids", self._centroids)):
+            w.add_array(prefix + name, arr)
+        self._graph.save(w.file_path(prefix + "graph.hnsw"))
+
+    @classmethod
+    def load(cls, path, transform=None, storage=None, storage_path=None):
+        """Load a saved index; IndexFormatError (a ValueError) for a foreign, old, corrupt or
+        mismatched directory."""
+        stored = read_index(path, "ClusterIndex")
+        return cls._from_parts(stored, "", stored.params, transform, storage, storage_path)
+
+    @classmethod
+    def _from_parts(cls, stored, prefix, params, transform, storage, storage_path):
+        """The index whose parts _write_parts stored under prefix."""
+        where = stored.path
+        try:
+            idx = cls(**dict(params, storage=storage or params["storage"],
+                             storage_path=storage_path))
+            shape = stored.state[prefix + "shape"]
+            n, d, e, k = (int(shape[key]) for key in ("size", "dim", "embed_dim", "n_clusters"))
+            has_transform = bool(shape["has_transform"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise IndexFormatError(f"{where}: cluster index metadata incomplete or malformed "
+                                   f"({exc})") from exc
+        if has_transform and transform is None:
+            raise ValueError(f"{where}: index was built with a transform; pass transform=")
+        if not has_transform and transform is not None:
+            raise ValueError(f"{where}: index was built without a transform; do not pass one")
+        vectors = stored.array(prefix + "vectors", (n, d), np.float32, mmap=True)
+        counts = stored.array(prefix + "counts", (k,), np.int64)
+        if counts.min(initial=0) < 0 or int(counts.sum()) != n:
+            raise IndexFormatError(f"{where}: cluster counts do not add up to {n} vectors")
+        ids = as_ids(stored.array(prefix + "ids", (n,), np.int64), n, name=f"{where}: ids")
+        idx.dim, idx.embed_dim, idx.n_clusters_, idx.transform = d, e, k, transform
+        if transform is not None:
+            idx._route(np.asarray(vectors[:1]), None)  # dimension check
+        labels = np.repeat(np.arange(k), counts)
+        idx._store = ClusterStore.build(vectors, labels, ids, k, idx.storage, storage_path)
+        idx._routing = stored.array(prefix + "routing", (k, e), np.float32)
+        idx._centroids = stored.array(prefix + "centroids", (k, d), np.float32)
+        idx._graph = CentroidGraph.load(stored.file(prefix + "graph.hnsw"), k, e, idx.M,
+                                        idx.ef_construction, idx.seed)
+        return idx
+
+
+__all__ = ["ClusterIndex", "group_sums"]

@@ -1,0 +1,3 @@
+"""ANNANN's learned space: autoencoder, DEC/IDEC, the k-NN-preserving loss, the training child
+process, the numpy encoder and ``AnnannIndex``.
+"""

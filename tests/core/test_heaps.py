@@ -1,0 +1,113 @@
+"""core.heaps: bounded max-heaps keep the K smallest (distinct) ids, the sorted pool keeps its
+order, selection and sorting match numpy's with ties broken by id."""
+
+import numpy as np
+import pytest
+
+from annann.core.heaps import (checked_heap_push, count_filled, empty_heaps, heap_push,
+                               pool_insert, select_kth, sort_pairs, sorted_rows)
+
+
+def test_heap_keeps_k_smallest_distinct():
+    rng = np.random.default_rng(0)
+    K = 7
+    ids, keys, flags = empty_heaps(3, K)
+    pushes = [(int(j), float(d)) for j, d in zip(rng.integers(0, 40, 300), rng.random(300))]
+    best = {}
+    for j, d in pushes:
+        checked_heap_push(ids, keys, flags, 1, j, np.float32(d), 1)
+        best.setdefault(j, d)  # the heap keeps an id's first accepted key (duplicates rejected)
+    s_ids, s_keys = sorted_rows(ids, keys)
+    assert count_filled(ids, 1) == K
+    assert (s_ids[0] == -1).all() and (s_ids[2] == -1).all()
+    assert len(set(s_ids[1].tolist())) == K
+    assert np.all(np.diff(s_keys[1]) >= 0)
+    # every kept key is <= every key that was pushed for an id not kept (first pushes only)
+    kept = set(s_ids[1].tolist())
+    worst_kept = s_keys[1].max()
+    firsts = {}
+    for j, d in pushes:
+        firsts.setdefault(j, np.float32(d))
+    assert all(firsts[j] >= worst_kept for j in firsts if j not in kept)
+
+
+def test_checked_heap_rejects_duplicates_and_worse():
+    ids, keys, flags = empty_heaps(1, 3)
+    assert checked_heap_push(ids, keys, flags, 0, 5, np.float32(1.0), 1) == 1
+    assert checked_heap_push(ids, keys, flags, 0, 5, np.float32(0.5), 1) == 0  # same id
+    assert checked_heap_push(ids, keys, flags, 0, 6, np.float32(2.0), 0) == 1
+    assert checked_heap_push(ids, keys, flags, 0, 7, np.float32(3.0), 1) == 1
+    assert keys[0, 0] == 3.0 and ids[0, 0] == 7  # root is the worst
+    assert checked_heap_push(ids, keys, flags, 0, 8, np.float32(4.0), 1) == 0  # worse than all
+    assert checked_heap_push(ids, keys, flags, 0, 9, np.float32(0.1), 1) == 1
+    assert sorted(ids[0].tolist()) == [5, 6, 9]
+    assert flags[0, ids[0].tolist().index(6)] == 0  # payload travels with its entry
+
+
+def test_heap_push_keeps_the_k_smallest_of_distinct_ids():
+    rng = np.random.default_rng(1)
+    keys_in = rng.random(500).astype(np.float32)
+    ids, keys, _ = empty_heaps(1, 10, id_dtype=np.int64)
+    for j, d in enumerate(keys_in):
+        heap_push(ids, keys, ids, 0, j, d, j)
+    assert sorted(ids[0].tolist()) == sorted(np.argsort(keys_in)[:10].tolist())
+    assert keys[0, 0] == np.sort(keys_in)[9]
+
+
+def test_heap_push_with_fewer_items_than_capacity_leaves_empty_slots():
+    ids, keys, _ = empty_heaps(1, 5, id_dtype=np.int64)
+    for j, d in ((3, 0.5), (1, 0.2)):
+        heap_push(ids, keys, ids, 0, j, np.float32(d), j)
+    s_ids, s_keys = sorted_rows(ids, keys)
+    assert s_ids[0].tolist() == [1, 3, -1, -1, -1] and np.isinf(s_keys[0, 2:]).all()
+
+
+def test_pool_insert_keeps_ascending_order_and_capacity():
+    rng = np.random.default_rng(2)
+    cap = 8
+    pool_id = np.empty(cap + 1, dtype=np.int64)
+    pool_d = np.empty(cap + 1, dtype=np.float32)
+    done = np.zeros(cap + 1, dtype=np.bool_)
+    size = 0
+    vals = rng.random(50).astype(np.float32)
+    for j, d in enumerate(vals):
+        size = pool_insert(pool_id, pool_d, done, size, cap, j, d)
+    assert size == cap
+    assert pool_id[:cap].tolist() == np.argsort(vals, kind="stable")[:cap].tolist()
+    assert not done[:cap].any()
+@pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1001])
+def test_select_kth_matches_sorted_order(n):
+    rng = np.random.default_rng(n)
+    for vals in (rng.standard_normal(n).astype(np.float32),
+                 rng.integers(0, 3, n).astype(np.float32),  # many ties
+                 np.sort(rng.standard_normal(n)).astype(np.float32)[::-1].copy()):
+        for k in {0, n // 2, n - 1}:
+            assert select_kth(vals.copy(), k) == np.sort(vals)[k]
+
+
+def test_select_kth_keeps_the_multiset():
+    vals = np.random.default_rng(0).standard_normal(500).astype(np.float32)
+    work = vals.copy()
+    select_kth(work, 250)
+    assert np.array_equal(np.sort(work), np.sort(vals))
+    assert work[:250].max() <= work[250] <= work[251:].min()
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 5, 200])
+def test_sort_pairs_orders_by_key_then_id(n):
+    rng = np.random.default_rng(n)
+    keys = rng.integers(0, 4, n).astype(np.float32)  # ties, so the id order matters
+    ids = rng.permutation(n).astype(np.int64)
+    k, i = keys.copy(), ids.copy()
+    sort_pairs(k, i, n)
+    order = np.lexsort((ids, keys))
+    assert np.array_equal(k, keys[order])
+    assert np.array_equal(i, ids[order])
+
+
+def test_sort_pairs_leaves_the_tail_alone():
+    keys = np.array([3, 1, 2, 0, -1], dtype=np.float32)
+    ids = np.array([0, 1, 2, 3, 4], dtype=np.int32)
+    sort_pairs(keys, ids, 3)
+    assert keys.tolist() == [1, 2, 3, 0, -1]
+    assert ids.tolist() == [1, 2, 0, 3, 4]

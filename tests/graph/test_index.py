@@ -1,0 +1,139 @@
+"""KNNGraphIndex on real data: graph recall, search recall (ann-benchmarks definition), errors."""
+
+import numpy as np
+import pytest
+
+from annann.core.distances import distances
+from annann.core.validation import NotFittedError
+from annann.data.evaluation import knn_recall
+from annann.graph.index import KNNGraphIndex
+from annann.ivf.index import ClusterIndex
+
+
+def run_recall(index, ds, beam, metric="euclidean", m=None):
+    Q = ds.test[:m]
+    ids, _ = index.search_batch(Q, 10, beam=beam)
+    true = np.stack([distances(q, ds.train[i], metric) for q, i in zip(Q, ids)])
+    return knn_recall(ds.distances[:len(Q)], true, 10).mean()
+
+
+@pytest.fixture(scope="module")
+def index10(bigann10k):
+    return KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0).fit(bigann10k.train)
+
+
+def test_graph_recall_k10(index10):
+    assert index10.graph_recall(n_sample=None) >= 0.95
+    ids, d = index10.neighbor_graph
+    assert ids.shape == (9900, 10) and np.all(np.diff(d, axis=1) >= 0)
+    assert not (ids == np.arange(9900)[:, None]).any()
+
+
+def test_search_recall_k10(index10, bigann10k):
+    recalls = [run_recall(index10, bigann10k, beam) for beam in (10, 40, 120)]
+    assert recalls[-1] >= 0.95, recalls
+    assert recalls[0] <= recalls[-1]
+
+
+def test_single_and_batch_search_agree(index10, bigann10k):
+    ids_b, d_b = index10.search_batch(bigann10k.test[:20], 10, beam=30)
+    for r, q in enumerate(bigann10k.test[:20]):
+        ids, d = index10.search(q, 10, beam=30)
+        np.testing.assert_array_equal(ids, ids_b[r])
+        np.testing.assert_allclose(d, d_b[r], rtol=1e-5)
+        np.testing.assert_allclose(d, distances(q, bigann10k.train[ids], "euclidean"), rtol=1e-3)
+    assert index10.last_stats["dist_comps"] > 0
+
+
+def test_angular(glove12k):
+    idx = KNNGraphIndex("angular", n_neighbors=15, n_jobs=2).fit(glove12k.train)
+    assert idx.graph_recall(n_sample=500) >= 0.9
+    assert run_recall(idx, glove12k, 100, "angular", m=200) >= 0.9
+    ids, d = idx.search(glove12k.test[0], 5, beam=50)
+    np.testing.assert_allclose(d, distances(glove12k.test[0], glove12k.train[ids], "angular"),
+                               atol=1e-4)
+
+
+def test_random_init_variant(bigann10k):
+    idx = KNNGraphIndex(n_neighbors=10, init="random", n_jobs=2).fit(bigann10k.train[:3000])
+    assert idx.graph_recall(n_sample=None) >= 0.95
+    assert idx.last_stats["iterations"] >= 2
+
+
+@pytest.mark.parametrize("kw, msg", [
+    ({"init": "kdtree"}, "init"), ({"rho": 0}, "rho"), ({"rho": 1.5}, "rho"),
+    ({"n_neighbors": 0}, "n_neighbors"), ({"bucket_size": 1}, "bucket_size"),
+    ({"delta": -0.1}, "delta"), ({"metric": "cosine"}, "metric"), ({"pool_size": 5}, "pool_size"),
+    ({"n_jobs": 0}, "n_jobs"), ({"entry_tables": 9}, "entry_tables"), ({"max_iters": 1.5}, "max_iters"),
+    ({"lsh_directions": "pca"}, "lsh_directions"),
+])
+def test_bad_parameters(kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        KNNGraphIndex(**kw)
+
+
+def test_bad_data_and_queries(index10, bigann10k):
+    with pytest.raises(ValueError, match="empty"):
+        KNNGraphIndex().fit(np.zeros((0, 8)))
+    X = np.ones((50, 8))
+    X[7, 1] = np.inf
+    with pytest.raises(ValueError, match="NaN or inf"):
+        KNNGraphIndex(n_neighbors=5).fit(X)
+    with pytest.raises(ValueError, match="smaller than the number of points"):
+        KNNGraphIndex(n_neighbors=20).fit(np.random.default_rng(0).normal(size=(20, 4)))
+    with pytest.raises(NotFittedError, match="fit"):
+        KNNGraphIndex().search(np.zeros(4), 1)
+    with pytest.raises(ValueError, match="dimension"):
+        index10.search(np.zeros(5), 3)
+    with pytest.raises(ValueError, match="dimension"):
+        index10.search_batch(np.zeros((2, 5)), 3)
+    q = bigann10k.test[0].copy()
+    q[3] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        index10.search(q, 3)
+    with pytest.raises(ValueError, match="larger than"):
+        index10.search(bigann10k.test[0], 10_000)
+    with pytest.raises(ValueError, match="beam"):
+        index10.search(bigann10k.test[0], 3, beam=0)
+
+
+def test_save_load_round_trip_and_bad_directories(bigann10k, tmp_path):
+    idx = KNNGraphIndex(n_neighbors=8, lsh_tables=3, n_jobs=2).fit(bigann10k.train[:2000])
+    path = tmp_path / "g"
+    idx.save(path)
+    idx.save(path)  # replacing an existing index works
+    assert [p.name for p in tmp_path.iterdir()] == ["g"]  # no temp directory left behind
+    back = KNNGraphIndex.load(path)
+    ids_a, d_a = idx.search_batch(bigann10k.test[:10], 5, beam=20)
+    ids_b, d_b = back.search_batch(bigann10k.test[:10], 5, beam=20)
+    np.testing.assert_array_equal(ids_a, ids_b)
+    np.testing.assert_array_equal(d_a, d_b)
+    np.testing.assert_array_equal(idx.neighbor_graph[0], back.neighbor_graph[0])
+    assert back.n_neighbors == 8 and back.lsh_tables == 3 and back.size == 2000
+    raw = bytearray((path / "neighbors.npy").read_bytes())
+    raw[-3] ^= 0xFF
+    (path / "neighbors.npy").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="neighbors.npy is corrupt"):
+        KNNGraphIndex.load(path)
+    bad = tmp_path / "bad.npz"
+    bad.write_bytes(b"not a zip file at all")
+    with pytest.raises(ValueError, match="not an annann index directory"):
+        KNNGraphIndex.load(bad)
+    ClusterIndex(n_clusters=4).fit(bigann10k.train[:200]).save(tmp_path / "ivf")
+    with pytest.raises(ValueError, match="not a KNNGraphIndex"):
+        KNNGraphIndex.load(tmp_path / "ivf")
+    with pytest.raises(NotFittedError, match="fit"):
+        KNNGraphIndex().save(tmp_path / "x")
+
+
+def test_fit_graph_searches_a_graph_built_elsewhere(index10, bigann10k):
+    ids, d = index10.neighbor_graph
+    other = KNNGraphIndex("euclidean", n_neighbors=10).fit_graph(bigann10k.train, ids, d * d)
+    np.testing.assert_array_equal(other.neighbor_graph[0], ids)
+    assert run_recall(other, bigann10k, 64) >= 0.95
+    with pytest.raises(ValueError, match="do not match"):
+        KNNGraphIndex("euclidean", n_neighbors=12).fit_graph(bigann10k.train, ids, d * d)
+    bad = ids.copy()
+    bad[0, 0] = len(bigann10k.train)
+    with pytest.raises(ValueError, match="ids outside"):
+        KNNGraphIndex("euclidean", n_neighbors=10).fit_graph(bigann10k.train, bad, d * d)

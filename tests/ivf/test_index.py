@@ -1,0 +1,292 @@
+"""ClusterIndex on real data: recall against brute force, dynamic updates, save/load, disk mode,
+errors."""
+
+import json
+
+import numpy as np
+import pytest
+
+from annann.core.distances import distances
+from annann.core.validation import NotFittedError
+from annann.data.evaluation import knn_recall
+from annann.data.groundtruth import exact_knn
+from annann.graph.index import KNNGraphIndex
+from annann.ivf.index import ClusterIndex, group_sums
+
+
+def returned_true_distances(train, Q, ids, metric):
+    """Exact distances of the returned ids (padded -1 -> inf), as the harness recomputes them."""
+    out = np.full(ids.shape, np.inf)
+    for t, (q, row) in enumerate(zip(Q, ids)):
+        ok = row >= 0
+        out[t, ok] = distances(q, train[row[ok]], metric)
+    return out
+
+
+def recall_of(index, ds, C, train=None, gt_d=None):
+    train = ds.train if train is None else train
+    gt_d = ds.distances if gt_d is None else gt_d
+    ids, _ = index.search_batch(ds.test, 10, C=C)
+    return float(knn_recall(gt_d, returned_true_distances(train, ds.test, ids, ds.distance),
+                            10).mean())
+
+
+@pytest.fixture(scope="module")
+def bigann_index(bigann10k):
+    return ClusterIndex("euclidean", n_clusters=1.0, seed=0).fit(bigann10k.train)
+
+
+@pytest.fixture(scope="module")
+def small():
+    rng = np.random.default_rng(5)
+    X = rng.standard_normal((600, 12)).astype(np.float32)
+    Q = rng.standard_normal((20, 12)).astype(np.float32)
+    return X, Q
+
+
+def test_recall_bigann_against_ground_truth(bigann10k, bigann_index):
+    assert bigann_index.n_clusters_ == 99  # round(sqrt(9900))
+    recalls = {C: recall_of(bigann_index, bigann10k, C) for C in (1, 5, 10, 20)}
+    assert recalls[20] >= 0.95, recalls
+    assert recalls[1] < recalls[5] < recalls[10] <= recalls[20]
+
+
+def test_recall_glove_angular_against_ground_truth(glove12k):
+    index = ClusterIndex("angular", n_clusters=1.0, seed=0).fit(glove12k.train)
+    recalls = {C: recall_of(index, glove12k, C) for C in (2, 10)}
+    assert recalls[10] >= 0.9, recalls
+    ids, dist = index.search(glove12k.test[0], 10, C=10)
+    np.testing.assert_allclose(dist, distances(glove12k.test[0], glove12k.train[ids], "angular"),
+                               atol=1e-5)
+
+
+def test_scanning_every_cluster_is_exact(small):
+    X, Q = small
+    for metric in ("euclidean", "angular"):
+        index = ClusterIndex(metric, n_clusters=16, seed=1).fit(X)
+        ids, dist = index.search_batch(Q, 7, C=16)
+        gt_i, gt_d = exact_knn(X, Q, 7, metric)
+        np.testing.assert_array_equal(ids, gt_i)
+        np.testing.assert_allclose(dist, gt_d, atol=1e-5)
+        assert index.last_stats["scanned"] == len(Q) * len(X)
+
+
+def test_search_matches_search_batch_and_reports_stats(bigann10k, bigann_index):
+    Q = bigann10k.test[:10]
+    bi, bd = bigann_index.search_batch(Q, 10, C=3)
+    for t, q in enumerate(Q):
+        i, d = bigann_index.search(q, 10, C=3)
+        np.testing.assert_array_equal(i, bi[t, :len(i)])
+        np.testing.assert_allclose(d, bd[t, :len(d)])
+        np.testing.assert_allclose(d, distances(q, bigann10k.train[i], "euclidean"), rtol=1e-4)
+        assert (np.diff(d) >= 0).all()
+        stats = bigann_index.last_stats
+        assert 0 < stats["scanned"] < stats["dist_comps"] <= stats["scanned"] + 30
+
+
+def test_fewer_than_k_results_are_padded(small):
+    X, Q = small
+    index = ClusterIndex(n_clusters=60, seed=0).fit(X)
+    ids, dist = index.search_batch(Q, 50, C=1)
+    short = ids[0] < 0
+    assert short.any()
+    assert np.isinf(dist[0][short]).all() and np.isfinite(dist[0][~short]).all()
+    i, d = index.search(Q[0], 50, C=1)
+    assert len(i) == len(d) == int((~short).sum())
+
+
+def test_dynamic_add_remove_keeps_recall_of_fresh_build(bigann10k):
+    X, Q = bigann10k.train, bigann10k.test
+    n = X.shape[0]
+    rng = np.random.default_rng(11)
+    order = rng.permutation(n)
+    first, second = order[: n // 2], order[n // 2:]
+    dyn = ClusterIndex(n_clusters=100, seed=0).fit(X[first], ids=first)
+    dyn.add(X[second], second)
+    assert dyn.size == n
+    removed = rng.choice(n, size=n // 4, replace=False)
+    dyn.remove(removed)
+    active = np.setdiff1d(np.arange(n), removed)
+    assert dyn.size == active.shape[0]
+    fresh = ClusterIndex(n_clusters=100, seed=0).fit(X[active], ids=active)
+    # 100 test queries plus 400 removed vectors (same distribution, not in the active set) make
+    # the comparison precise enough for a 0.02 margin
+    Q = np.concatenate([Q, X[removed[:400]]])
+    gt_d = exact_knn(X[active], Q, 10)[1]
+    for C in (5, 10):
+        got = {}
+        for name, index in (("dyn", dyn), ("fresh", fresh)):
+            ids, _ = index.search_batch(Q, 10, C=C)
+            assert not np.isin(ids, removed).any()
+            got[name] = knn_recall(gt_d, returned_true_distances(X, Q, ids, "euclidean"), 10).mean()
+        assert got["dyn"] >= got["fresh"] - 0.02, (C, got)
+    # incremental centroids equal the exact member means
+    before = dyn._centroids.copy()
+    dyn.refresh_centroids()
+    np.testing.assert_allclose(before, dyn._centroids, atol=1e-3)
+
+
+def test_update_moves_vectors(small):
+    X, _ = small
+    index = ClusterIndex(n_clusters=8, seed=0).fit(X, ids=np.arange(600) + 100)
+    new = X[:3] + 5.0
+    index.update(new, [100, 101, 102])
+    assert index.size == 600
+    for t, v in enumerate(new):
+        ids, dist = index.search(v, 1, C=8)
+        assert ids[0] == 100 + t and dist[0] < 1e-5
+
+
+def test_transform_and_given_centers(small):
+    X, Q = small
+    rng = np.random.default_rng(0)
+    P = rng.standard_normal((12, 6)).astype(np.float32)
+    calls = []
+
+    def project(A):
+        calls.append(A.shape)
+        return A @ P
+
+    index = ClusterIndex(n_clusters=10, seed=0).fit(X, transform=project)
+    assert index.embed_dim == 6 and index._routing.shape == (10, 6)
+    ids, _ = index.search(Q[0], 5, C=10)
+    assert len(ids) == 5 and calls[-1] == (1, 12)
+    np.testing.assert_array_equal(ids, exact_knn(X, Q[:1], 5)[0][0])
+    centres = (X[:4] @ P)
+    fixed = ClusterIndex(n_clusters=99, seed=0).fit(X, transform=project, centers=centres)
+    assert fixed.n_clusters_ == 4
+    labels = np.argmin((((X @ P)[:, None, :] - centres[None]) ** 2).sum(axis=2), axis=1)
+    np.testing.assert_array_equal(fixed.cluster_sizes(), np.bincount(labels, minlength=4))
+    with pytest.raises(ValueError, match="transform output"):
+        ClusterIndex(n_clusters=4).fit(X, transform=lambda A: A[:, :1][:-1])
+    with pytest.raises(ValueError, match="centers: wrong dimension"):
+        ClusterIndex(n_clusters=4).fit(X, transform=project, centers=X[:4])
+
+
+def test_imbalance_and_memory(bigann_index):
+    sizes = bigann_index.cluster_sizes()
+    assert sizes.sum() == bigann_index.size == 9900
+    imb = bigann_index.imbalance()
+    assert imb["max"] == sizes.max() and imb["empty"] == int((sizes == 0).sum())
+    assert imb["max_over_mean"] == pytest.approx(sizes.max() / sizes.mean())
+    mem = bigann_index.memory_bytes()
+    assert mem["vectors"] == 9900 * 128 * 4
+    assert mem["total"] == mem["ram"] and mem["disk"] == 0
+    assert mem["hnsw"] > 100 * 128 * 4
+    assert (mem["total"] - mem["vectors"]) / mem["vectors"] < 0.1
+
+
+def test_save_load_round_trip_and_disk_mode(tmp_path, bigann10k, bigann_index):
+    Q = bigann10k.test
+    ref_i, ref_d = bigann_index.search_batch(Q, 10, C=7)
+    bigann_index.save(tmp_path / "idx")
+    bigann_index.save(tmp_path / "idx")  # replacing an existing index works
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx"]
+    loaded = ClusterIndex.load(tmp_path / "idx")
+    i, d = loaded.search_batch(Q, 10, C=7)
+    np.testing.assert_array_equal(i, ref_i)
+    np.testing.assert_array_equal(d, ref_d)
+    disk = ClusterIndex.load(tmp_path / "idx", storage="disk", storage_path=tmp_path / "store")
+    assert isinstance(disk._store.vectors, np.memmap)
+    assert disk.memory_bytes()["disk"] == 9900 * 128 * 4
+    np.testing.assert_array_equal(disk.search_batch(Q, 10, C=7)[0], ref_i)
+    built = ClusterIndex(n_clusters=1.0, seed=0, storage="disk",
+                         storage_path=tmp_path / "s2").fit(bigann10k.train)
+    np.testing.assert_array_equal(built.search_batch(Q, 10, C=7)[0], ref_i)
+    built.add(Q[:5], np.arange(5) + 50_000)
+    assert built.search(Q[0], 1, C=3)[0][0] == 50_000
+    assert built.memory_bytes()["ram"] < built.memory_bytes()["vectors"]
+
+
+def test_transform_is_required_on_load(tmp_path, small):
+    X, _ = small
+    index = ClusterIndex(n_clusters=5).fit(X, transform=lambda A: A[:, :4].copy())
+    index.save(tmp_path / "t")
+    with pytest.raises(ValueError, match="built with a transform"):
+        ClusterIndex.load(tmp_path / "t")
+    loaded = ClusterIndex.load(tmp_path / "t", transform=lambda A: A[:, :4].copy())
+    assert loaded.embed_dim == 4
+    with pytest.raises(ValueError, match="wrong dimension"):
+        ClusterIndex.load(tmp_path / "t", transform=lambda A: A[:, :3].copy())
+    ClusterIndex(n_clusters=5).fit(X).save(tmp_path / "p")
+    with pytest.raises(ValueError, match="without a transform"):
+        ClusterIndex.load(tmp_path / "p", transform=lambda A: A)
+
+
+def test_corrupt_or_mismatched_saved_index(tmp_path, small):
+    """The shared format's checks hold for a ClusterIndex (tests/core/test_index_format.py has
+    the rest): altered arrays or graph refused by checksum, shapes that disagree with the state
+    refused by name, an index of another class refused."""
+    import shutil
+
+    X, _ = small
+    ClusterIndex(n_clusters=5).fit(X).save(tmp_path / "ok")
+    for name in ("vectors.npy", "graph.hnsw"):
+        bad = tmp_path / f"bad-{name}"
+        shutil.copytree(tmp_path / "ok", bad)
+        raw = bytearray((bad / name).read_bytes())
+        raw[len(raw) // 2] ^= 0xFF
+        (bad / name).write_bytes(bytes(raw))
+        with pytest.raises(ValueError, match=f"{name} is corrupt"):
+            ClusterIndex.load(bad)
+    shapes = tmp_path / "shapes"
+    shutil.copytree(tmp_path / "ok", shapes)
+    manifest = json.loads((shapes / "index.json").read_text())
+    manifest["state"]["shape"]["dim"] = 13  # the arrays no longer match
+    (shapes / "index.json").write_text(json.dumps(manifest))
+    with pytest.raises(ValueError, match="array vectors is"):
+        ClusterIndex.load(shapes)
+    KNNGraphIndex(n_neighbors=5).fit(X).save(tmp_path / "graph")
+    with pytest.raises(ValueError, match="holds a 'KNNGraphIndex' index, not a ClusterIndex"):
+        ClusterIndex.load(tmp_path / "graph")
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ValueError, match="not an annann index; refusing"):
+        ClusterIndex(n_clusters=5).fit(X).save(tmp_path / "file")
+
+
+def test_input_errors(small):
+    X, Q = small
+    with pytest.raises(NotFittedError, match="fit"):
+        ClusterIndex().search(Q[0], 1)
+    index = ClusterIndex(n_clusters=6, seed=0).fit(X)
+    cases = [
+        (lambda: ClusterIndex(metric="hamming"), "unknown metric"),
+        (lambda: ClusterIndex(n_clusters=0), "n_clusters"),
+        (lambda: ClusterIndex(rerank=0), "rerank"),
+        (lambda: ClusterIndex(storage="tape"), "storage"),
+        (lambda: ClusterIndex().fit(np.empty((0, 12), np.float32)), "empty"),
+        (lambda: ClusterIndex().fit(np.where(X == X[3, 4], np.nan, X)), "NaN"),
+        (lambda: ClusterIndex().fit(X[0]), "2-D"),
+        (lambda: ClusterIndex(n_clusters=4).fit(X, ids=np.zeros(600, int)), "duplicate"),
+        (lambda: ClusterIndex(n_clusters=4).fit(X, ids=np.arange(5)), "5 ids for 600"),
+        (lambda: ClusterIndex(n_clusters=4).fit(X, transform="nope"), "callable"),
+        (lambda: index.search(Q[0, :5], 3), "wrong dimension"),
+        (lambda: index.search(np.full(12, np.inf), 3), "NaN or inf"),
+        (lambda: index.search(Q[0], 601), "larger than the number"),
+        (lambda: index.search(Q[0], 0), ">= 1"),
+        (lambda: index.search(Q[0], 3, C=0), "C"),
+        (lambda: index.search_batch(Q[:, :3], 3), "wrong dimension"),
+        (lambda: index.add(Q[:2, :3], [1000, 1001]), "wrong dimension"),
+        (lambda: index.add(Q[:2], [1000]), "1 ids for 2"),
+        (lambda: index.add(Q[:2], [5, 1000]), "already in the index"),
+        (lambda: index.add(Q[:2], [1000, 1000]), "duplicate"),
+        (lambda: index.add(np.empty((0, 12), np.float32), []), "empty"),
+        (lambda: index.add(np.full((1, 12), np.nan), [1000]), "NaN"),
+        (lambda: index.remove([3, 12345]), "unknown ids"),
+        (lambda: index.update(Q[:1], [12345]), "unknown ids"),
+        (lambda: index.update(Q[:2], [1, 1]), "duplicate"),
+    ]
+    for call, message in cases:
+        with pytest.raises(ValueError, match=message):
+            call()
+    assert index.size == 600  # failed calls changed nothing
+    assert index.search(X[3], 1, C=6)[0][0] == 3
+
+
+def test_group_sums():
+    V = np.arange(12, dtype=np.float32).reshape(6, 2)
+    sums, counts = group_sums(V, np.array([2, 0, 2, 2, 0, 3]), 5)
+    np.testing.assert_array_equal(counts, [2, 0, 3, 1, 0])
+    np.testing.assert_array_equal(sums[0], V[1] + V[4])
+    np.testing.assert_array_equal(sums[2], V[0] + V[2] + V[3])
+    assert (sums[[1, 4]] == 0).all()

@@ -1,0 +1,62 @@
+"""The ann-benchmarks adapter: a thin layer (training itself is covered in test_training.py, so the
+encoder here comes from a small in-process stand-in for the training child)."""
+
+import numpy as np
+import pytest
+
+import annann.learned.index as annann_index
+from annann.learned.encoder import NumpyEncoder
+from annann.data.evaluation import knn_recall
+from annann.learned.training import TrainResult
+from ann_benchmarks_plugin.algorithms.annann.module import Annann
+
+
+def pca_encoder(X, dim):
+    """A linear encoder (top principal directions) standing in for the trained autoencoder."""
+    mean = X.mean(axis=0)
+    _, _, Vt = np.linalg.svd(X[:2000] - mean, full_matrices=False)
+    return NumpyEncoder(mean, np.ones(X.shape[1]), [Vt[:dim].T], [np.zeros(dim)], ["linear"])
+
+
+@pytest.fixture
+def fake_training(monkeypatch):
+    calls = []
+
+    def fake(X, cfg):
+        calls.append(cfg)
+        return TrainResult(pca_encoder(X, cfg.code_dim), None, {"wall_seconds": 0.0})
+
+    monkeypatch.setattr(annann_index, "train_encoder", fake)
+    return calls
+
+
+def test_adapter_contract_on_bigann(bigann10k, fake_training):
+    ds = bigann10k
+    algo = Annann("euclidean", {"n_clusters": 1.0, "code_dim": 24, "dec": False, "gamma": 0.1,
+                                "knn_weight": 0.0, "rerank": 10, "train_sample": 5000})
+    algo.fit(ds.train)
+    assert fake_training[0].code_dim == 24 and fake_training[0].train_sample == 5000
+    assert algo.index.index.n_clusters_ == 99  # round(1.0 * sqrt(9900))
+    algo.set_query_arguments(16)
+    assert "C=16" in str(algo) and "code_dim=24" in str(algo) and "dec=False" in str(algo)
+    res = [algo.query(q, 10) for q in ds.test]
+    assert all(len(r) == 10 and len(set(r.tolist())) == 10 for r in res)
+    extra = algo.get_additional()
+    assert 0 < extra["scanned_per_query"] < extra["dist_comps_per_query"]
+    assert extra["dist_comps"] == pytest.approx(extra["dist_comps_per_query"] * len(ds.test))
+    ids = np.array(res)
+    run = np.sqrt(((ds.train[ids].astype(np.float64) - ds.test[:, None, :]) ** 2).sum(axis=2))
+    assert knn_recall(ds.distances, run, 10).mean() >= 0.9
+    algo.batch_query(ds.test, 10)
+    batch = algo.get_batch_results()
+    assert [r.tolist() for r in batch] == [r.tolist() for r in res]
+    algo.set_query_arguments(1)
+    assert algo.get_additional() == {"dist_comps": 0, "dist_comps_per_query": 0.0,
+                                     "scanned_per_query": 0.0}
+
+
+def test_adapter_refuses_unknown_parameters():
+    with pytest.raises(ValueError, match="unknown parameters"):
+        Annann("euclidean", {"n_clusters": 1.0, "codedim": 8})
+    with pytest.raises(ValueError):
+        Annann("hamming", {"n_clusters": 1.0})

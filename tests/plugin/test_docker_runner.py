@@ -1,0 +1,188 @@
+"""Docker mode of the runner, against a recording fake of the docker SDK client.
+
+The real engine path is exercised by tests/docker/run_container_test.sh (slow, needs root).
+"""
+
+import os
+
+import docker
+import pytest
+import requests
+
+from ann_benchmarks_plugin.definitions import Definition
+from ann_benchmarks_plugin.docker_runner import (DockerOptions, build_images, container_command,
+                                                 docker_tags)
+from ann_benchmarks_plugin.runner import child_command, run_benchmark
+from annann.data.datasets import EMBEDDED_DIR
+
+
+class FakeContainer:
+    short_id = "c0ffee"
+
+    def __init__(self, outcome, lines):
+        self.outcome, self.lines = outcome, lines
+        self.killed = self.removed = False
+        self.attrs = {"State": {"OOMKilled": False}}
+
+    def logs(self, stream, follow):
+        return iter(line.encode() + b"\n" for line in self.lines)
+
+    def wait(self, timeout):
+        if self.outcome == "timeout":
+            raise requests.exceptions.ReadTimeout("read timed out")
+        return {"StatusCode": self.outcome}
+
+    def kill(self):
+        self.killed = True
+
+    def remove(self, force):
+        self.removed = force
+
+    def reload(self):
+        pass
+
+
+class FakeClient:
+    def __init__(self, images=("ann-benchmarks-bruteforce",), outcome=0, lines=("ok",)):
+        self.known, self.outcome, self.lines = set(images), outcome, list(lines)
+        self.runs, self.started = [], []
+        self.images = self
+        self.containers = self
+
+    def get(self, tag):
+        if tag not in self.known:
+            raise docker.errors.ImageNotFound(f"no such image {tag}")
+        return tag
+
+    def run(self, image, command, **kwargs):
+        self.runs.append(dict(kwargs, image=image, command=command))
+        container = FakeContainer(self.outcome, self.lines)
+        self.started.append(container)
+        return container
+
+
+DATASET = EMBEDDED_DIR / "bigann-10k-128-euclidean.hdf5"
+
+
+def run(client, tmp_path, algorithm="bruteforce", timeout=60):
+    options = DockerOptions(cpu="1", memory="2g", numba_cache=tmp_path / "numba",
+                            log=lambda line: None, client=client)
+    return run_benchmark(str(DATASET), [algorithm], runs=1, results_dir=tmp_path / "results",
+                         timeout=timeout, progress=False, docker=options,
+                         definitions_path=tmp_path / "algos.yaml")
+
+
+@pytest.fixture(autouse=True)
+def algos(tmp_path):
+    (tmp_path / "algos.yaml").write_text(
+        "float:\n  any:\n"
+        "  - {name: bruteforce, module: ann_benchmarks_plugin.algorithms.bruteforce,\n"
+        "     constructor: BruteForce, docker_tag: ann-benchmarks-bruteforce,\n"
+        "     base_args: ['@metric'], run_groups: {exact: {args: []}}}\n"
+        "  - {name: hnswlib, module: ann_benchmarks_plugin.algorithms.hnswlib,\n"
+        "     constructor: HnswLib, docker_tag: ann-benchmarks-hnswlib, base_args: ['@metric'],\n"
+        "     run_groups: {g: {arg_groups: [{M: 4, efConstruction: 10}], args: {},\n"
+        "                      query_args: [[10, 20]]}}}\n")
+
+
+def test_container_gets_the_harness_constraints(tmp_path):
+    client = FakeClient()
+    report = run(client, tmp_path)
+    assert report.ok and len(report.written) == 1
+    (call,) = client.runs
+    assert call["image"] == "ann-benchmarks-bruteforce"
+    assert call["network_mode"] == "none" and call["cpuset_cpus"] == "1"
+    assert call["mem_limit"] == "2g" and call["detach"] is True
+    assert call["user"] == f"{os.getuid()}:{os.getgid()}"
+    volumes = call["volumes"]
+    assert volumes[str(DATASET.parent.resolve())] == {"bind": "/data", "mode": "ro"}
+    assert volumes[str((tmp_path / "results").resolve())] == {"bind": "/results", "mode": "rw"}
+    assert volumes[str((tmp_path / "numba").resolve())]["mode"] == "rw"
+    assert call["environment"]["NUMBA_CACHE_DIR"] == "/numba-cache"
+    full = call["entrypoint"] + call["command"]
+    assert full[:4] == ["python3", "-u", "-m", "ann_benchmarks_plugin.run_algorithm"]
+    i = full.index("--dataset")
+    assert full[i + 1] == "bigann-10k-128-euclidean"
+    assert full[full.index("--data-dir") + 1] == "/data"
+    assert full[full.index("--results-dir") + 1] == "/results"
+    assert "--no-progress" in full and full[-1] == '["euclidean"]'
+    assert client.started[0].removed
+
+
+def test_query_groups_and_fresh_container_per_definition(tmp_path):
+    client = FakeClient(images=("ann-benchmarks-hnswlib",))
+    report = run(client, tmp_path, "hnswlib")
+    assert report.ok and len(report.written) == 2 and len(client.runs) == 1
+    assert client.runs[0]["command"][-2:] == ["[10]", "[20]"]
+
+
+def test_timeout_kills_and_reports(tmp_path):
+    client = FakeClient(outcome="timeout")
+    report = run(client, tmp_path, timeout=5)
+    assert not report.ok and "timed out after 5 s" in report.failed[0][1]
+    assert client.started[0].killed and client.started[0].removed
+    assert report.written == []
+
+
+def test_failure_reports_the_last_log_line(tmp_path):
+    client = FakeClient(outcome=1, lines=["Traceback ...", "ValueError: bad metric", ""])
+    report = run(client, tmp_path)
+    assert report.failed[0][1] == "ValueError: bad metric"
+
+
+def test_missing_image_is_reported_not_started(tmp_path):
+    client = FakeClient(images=())
+    report = run(client, tmp_path)
+    assert "build-images" in report.failed[0][1] and client.runs == []
+
+
+def test_container_command_maps_a_child_command():
+    d = Definition("x", "X", "m", "tag", ["euclidean", {"a": 1}], [[1], [2]], False)
+    cmd = container_command(child_command(d, "ds", [[1], [2]], 10, 3, True, "/data", "/results"))
+    assert cmd[:5] == ["python3", "-u", "-m", "ann_benchmarks_plugin.run_algorithm",
+                       "--no-progress"]
+    assert cmd[-3:] == ['["euclidean", {"a": 1}]', "[1]", "[2]"] and "--batch" in cmd
+
+
+def test_docker_tags_in_order(tmp_path):
+    assert docker_tags(tmp_path / "algos.yaml") == ["ann-benchmarks-bruteforce",
+                                                    "ann-benchmarks-hnswlib"]
+
+
+def test_build_images_tags_one_build_as_every_tag(tmp_path):
+    class Image:
+        short_id, id = "sha256:abc", "sha256:abcdef"
+        tags = []
+
+        def tag(self, tag):
+            self.tags.append(tag)
+
+    class Api:
+        def build(self, **kwargs):
+            self.kwargs = kwargs
+            yield {"stream": "Step 1/2 : FROM ann-benchmarks\n"}
+            yield {"aux": {"ID": "sha256:abcdef"}}
+
+    class Client:
+        api = Api()
+        image = Image()
+
+        class images:
+            @staticmethod
+            def get(tag):
+                return Client.image
+
+    (tmp_path / "Dockerfile").write_text("FROM x\n")
+    out = build_images(["a", "b", "c"], "base:1", {"PIP_NO_INDEX": "1"}, "host", tmp_path,
+                       Client(), log=lambda line: None)
+    assert out == "sha256:abcdef" and Client.image.tags == ["b", "c"]
+    assert Client.api.kwargs["tag"] == "a" and Client.api.kwargs["network_mode"] == "host"
+    assert Client.api.kwargs["buildargs"] == {"BASE_IMAGE": "base:1", "PIP_NO_INDEX": "1"}
+
+    class Failing(Api):
+        def build(self, **kwargs):
+            yield {"error": "pip failed\n"}
+
+    Client.api = Failing()
+    with pytest.raises(RuntimeError, match="pip failed"):
+        build_images(["a"], context=tmp_path, client=Client(), log=lambda line: None)
