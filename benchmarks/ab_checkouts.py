@@ -28,14 +28,18 @@ DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5
 
 WORKLOAD = r'''
 import json, sys, time
+from pathlib import Path
 import h5py, numpy as np
-try:
+import annann
+# the layout of the package found (an editable install's finder would serve another checkout's
+# sub-packages to a failed try-import)
+if (Path(annann.__file__).parent / "ivf").is_dir():
     from annann.graph.index import KNNGraphIndex
     from annann.ivf.index import ClusterIndex
-except ImportError:  # a checkout from before the sub-package layout
+else:  # a checkout from before the sub-package layout
     from annann.knn_graph import KNNGraphIndex
     from annann.cluster_index import ClusterIndex
-data, n_queries, runs = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+data, n_queries, runs, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 with h5py.File(data, "r") as f:
     X = np.ascontiguousarray(f["train"][:], dtype=np.float32)
     Q = np.ascontiguousarray(f["test"][:n_queries], dtype=np.float32)
@@ -62,15 +66,17 @@ w = X[:3000]
 KNNGraphIndex("euclidean", n_neighbors=20, init="lsh", seed=0).fit(w).search(Q[0], 10, beam=16)
 ClusterIndex("euclidean", n_clusters=32, seed=0).fit(w).search(Q[0], 10, C=2)
 res = {}
-t0 = time.perf_counter()
-g = KNNGraphIndex("euclidean", n_neighbors=20, init="lsh", seed=0).fit(X)
-res["graph_build_s"] = time.perf_counter() - t0
-res["graph"] = [timed(lambda q, b: g.search(q, 10, beam=b)[0], b) for b in (16, 48, 128)]
-del g
-t0 = time.perf_counter()
-c = ClusterIndex("euclidean", n_clusters=4096, seed=0).fit(X)
-res["ivf_build_s"] = time.perf_counter() - t0
-res["ivf"] = [timed(lambda q, C: c.search(q, 10, C=C)[0], C) for C in (8, 24, 64)]
+if "graph" in parts:
+    t0 = time.perf_counter()
+    g = KNNGraphIndex("euclidean", n_neighbors=20, init="lsh", seed=0).fit(X)
+    res["graph_build_s"] = time.perf_counter() - t0
+    res["graph"] = [timed(lambda q, b: g.search(q, 10, beam=b)[0], b) for b in (16, 48, 128)]
+    del g
+if "ivf" in parts:
+    t0 = time.perf_counter()
+    c = ClusterIndex("euclidean", n_clusters=4096, seed=0).fit(X)
+    res["ivf_build_s"] = time.perf_counter() - t0
+    res["ivf"] = [timed(lambda q, C: c.search(q, 10, C=C)[0], C) for C in (8, 24, 64)]
 print(json.dumps(res))
 '''
 
@@ -78,8 +84,7 @@ print(json.dumps(res))
 def run_one(checkout, args):
     env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()))
     proc = subprocess.run([sys.executable, "-c", WORKLOAD, str(Path(args.data).resolve()),
-                           str(args.queries),
-                           str(args.runs)], env=env, capture_output=True, text=True,
+                           str(args.queries), str(args.runs), args.parts], env=env, capture_output=True, text=True,
                           cwd=str(Path(checkout).resolve()))
     if proc.returncode != 0:
         raise SystemExit(f"workload failed in {checkout}:\n{proc.stderr[-3000:]}")
@@ -107,9 +112,10 @@ def report(results, args, info):
         ratio = sorted(b)[len(b) // 2] / sorted(a)[len(a) // 2]
         lines.append(f"| {name} | {spread(a, fmt)} | {spread(b, fmt)} | {ratio:.3f} |")
 
-    row("K-NN graph build (s)", lambda r: r["graph_build_s"])
-    row("cluster index build (s)", lambda r: r["ivf_build_s"])
     for part, label in (("graph", "beam"), ("ivf", "C")):
+        if part not in results["A"][0]:
+            continue
+        row(f"{part} build (s)", lambda r: r[f"{part}_build_s"])
         for i, s in enumerate(results["A"][0][part]):
             row(f"{part} {label}={s['setting']} QPS", lambda r, i=i: r[part][i]["qps"])
             row(f"{part} {label}={s['setting']} recall@10", lambda r, i=i: r[part][i]["recall"],
@@ -125,10 +131,13 @@ def main(argv=None):
     ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=2, help="timed passes per setting (best kept)")
     ap.add_argument("--rounds", type=int, default=2, help="A/B rounds, order alternating")
+    ap.add_argument("--parts", default="graph,ivf", help="which indexes: graph, ivf or both")
     ap.add_argument("--out", default=str(ROOT / "results" / "ab" / "ab"))
     args = ap.parse_args(argv)
     if min(args.queries, args.runs, args.rounds) < 1:
         ap.error("--queries, --runs and --rounds must be >= 1")
+    if not set(args.parts.split(",")) <= {"graph", "ivf"} or not args.parts:
+        ap.error(f"--parts: expected graph, ivf or graph,ivf, got {args.parts!r}")
     from annann.core.atomic import atomic_path
     from ann_benchmarks_plugin.provenance import git_state, machine_info
 
@@ -144,8 +153,8 @@ def main(argv=None):
             r["git"] = git_state(Path(checkout).resolve())
             r["wall_s"] = time.time() - t0
             results[side].append(r)
-            print(f"round {rnd} {side}: graph {r['graph_build_s']:.1f} s, ivf "
-                  f"{r['ivf_build_s']:.1f} s", flush=True)
+            print(f"round {rnd} {side}: " + ", ".join(
+                f"{k} {v:.1f}" for k, v in r.items() if k.endswith("_s")), flush=True)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(out.with_suffix(".json")) as tmp:

@@ -44,8 +44,8 @@ def normalize_rows(X):
 
 
 def to_metric(sq, metric):
-    """Squared L2 on the stored rows -> the metric's distance (L2, or 1 - cosine), float32."""
-    sq = np.maximum(sq, np.float32(0.0), dtype=np.float32)
+    """Squared L2 (float32) on the stored rows -> the metric's distance (L2, or 1 - cosine)."""
+    sq = np.maximum(sq, np.float32(0.0))
     return sq * np.float32(0.5) if metric == "angular" else np.sqrt(sq, out=sq)
 
 

@@ -1,9 +1,10 @@
-"""Cluster index (IVF): k-means partition, hnswlib over the centres, exact scan of C clusters.
+"""Cluster index (IVF): k-means partition, an HNSW over the centres, exact scan of C clusters.
 
-Query: the centroid graph returns C*rerank candidate clusters (in the routing space: the original
-space, or the space of an optional ``transform`` such as ANNANN's encoder); they are re-ranked by
-exact distance to the original-space centroids (means of their members), the C nearest non-empty
-ones are scanned exactly by a numba kernel that keeps a top-k heap.
+Query, one numba call (``scan.search_query``): the centroid HNSW (``centroid_graph``) returns
+C*rerank candidate clusters (in the routing space: the original space, or the space of an
+optional ``transform`` such as ANNANN's encoder); they are re-ranked by exact distance to the
+original-space centroids (means of their members), the C nearest non-empty ones are scanned
+exactly, keeping a top-k heap.
 
 Angular data is stored unit-normalised and searched by squared L2 (monotone in cosine); reported
 distances follow ann-benchmarks (L2, or 1 - cosine). A transform is applied to the caller's raw
@@ -19,28 +20,17 @@ from ..core.stats import SearchCounters
 from ..core.validation import (NotFittedError, as_float_matrix, as_ids, as_query_vector, check_k,
                                check_positive_int)
 from .centroid_graph import CentroidGraph
-from .kmeans import assign_nearest, fit_centers, resolve_n_clusters
+from .kmeans import REFINE_ITERS, assign_nearest, fit_centers, group_sums, resolve_n_clusters
 from .scan import search_queries, search_query
 from .store import STORAGE_MODES, ClusterStore
-
-
-def group_sums(V, labels, k):
-    """Per-label float64 sums of the rows of V (k, d) and counts (k,), without Python loops."""
-    order = np.argsort(labels, kind="stable")
-    lab = labels[order]
-    counts = np.bincount(lab, minlength=k).astype(np.int64)
-    sums = np.zeros((k, V.shape[1]), dtype=np.float64)
-    if lab.shape[0]:
-        firsts = np.flatnonzero(np.r_[True, lab[1:] != lab[:-1]])
-        sums[lab[firsts]] = np.add.reduceat(V[order].astype(np.float64), firsts, axis=0)
-    return sums, counts
 
 
 class ClusterIndex:
     """IVF index with an HNSW coarse quantiser; dynamic (add/remove/update) and persistent."""
 
     def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
-                 storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False):
+                 storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False,
+                 kmeans_iters=REFINE_ITERS):
         self.metric = check_metric(metric)
         resolve_n_clusters(n_clusters, 1)  # type/positivity check; resolved against n in fit
         self.n_clusters = n_clusters
@@ -53,6 +43,7 @@ class ClusterIndex:
         self.kmeans_sample = (None if kmeans_sample is None
                               else check_positive_int(kmeans_sample, "kmeans_sample"))
         self.seed = check_positive_int(seed, "seed", minimum=0)
+        self.kmeans_iters = check_positive_int(kmeans_iters, "kmeans_iters", minimum=0)
         self.progress = bool(progress)
         self.n_clusters_ = None
         self.dim = None
@@ -101,7 +92,8 @@ class ClusterIndex:
             centers = as_float_matrix(centers, name="centers", dim=self.embed_dim)
         else:
             k = resolve_n_clusters(self.n_clusters, n)
-            centers = fit_centers(Z, k, seed=self.seed, sample=self.kmeans_sample)
+            centers = fit_centers(Z, k, seed=self.seed, sample=self.kmeans_sample,
+                                  refine_iters=self.kmeans_iters)
         steps.update()
         labels, _ = assign_nearest(Z, centers, progress=self.progress)
         steps.update()
@@ -135,16 +127,15 @@ class ClusterIndex:
         k = check_k(k, self.size)
         C, n_cand = self._candidates(C)
         q = as_query_vector(q, self.dim)
-        v = self._internal(q[None, :])
-        cand = self._graph.query(self._route(q[None, :], v), n_cand)[0]
+        v = normalize_rows(q[None, :])[0] if self.metric == "angular" else q
+        z = v if self.transform is None else self._route(q[None, :], v[None, :])[0]
         out_i = np.empty(k, dtype=np.int64)
         out_d = np.empty(k, dtype=np.float32)
-        s = self._store
-        scanned, comps = search_query(s.vectors, s.slot_ids, s.starts, s.counts, self._centroids,
-                                      cand, v[0], C, k, out_i, out_d)
-        found = int(np.count_nonzero(out_i >= 0))
-        self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
-                           "clusters": int(C)}
+        s, g = self._store, self._graph
+        found, scanned, comps = search_query(
+            s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, z, v, C, k, *g.args(n_cand),
+            g.next_stamp(), out_i, out_d)
+        self.last_stats = {"scanned": scanned, "dist_comps": scanned + comps, "clusters": C}
         self.counters.add(1, scanned + comps, scanned)
         return out_i[:found], to_metric(out_d[:found], self.metric)
 
@@ -155,12 +146,13 @@ class ClusterIndex:
         C, n_cand = self._candidates(C)
         Q = as_float_matrix(Q, name="queries", dim=self.dim)
         V = self._internal(Q)
-        cand = self._graph.query(self._route(Q, V), n_cand)
+        Z = np.ascontiguousarray(self._route(Q, V))
         out_i = np.empty((Q.shape[0], k), dtype=np.int64)
         out_d = np.empty((Q.shape[0], k), dtype=np.float32)
-        s = self._store
-        scanned, comps = search_queries(s.vectors, s.slot_ids, s.starts, s.counts, self._centroids,
-                                        cand, V, C, k, out_i, out_d)
+        s, g = self._store, self._graph
+        scanned, comps = search_queries(
+            s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, Z, V, C, k,
+            *g.args(n_cand), g.next_stamp(Q.shape[0]), out_i, out_d)
         self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
                            "clusters": int(C) * Q.shape[0]}
         self.counters.add(Q.shape[0], scanned + comps, scanned)
@@ -226,7 +218,8 @@ class ClusterIndex:
                 "cv": float(sizes.std() / mean) if mean else float("inf")}
 
     def memory_bytes(self):
-        """Bytes held by the index: vectors, ids, layout, centroids, hnsw; total, RAM and disk."""
+        """Bytes held by the index: vectors, ids, layout, centroids, the centroid HNSW ("hnsw");
+        total, RAM and disk."""
         self._require_fit()
         out = self._store.memory_bytes()
         out["centroids"] = int(self._centroids.nbytes + self._routing.nbytes)
@@ -240,7 +233,8 @@ class ClusterIndex:
     def _params(self):
         return {"metric": self.metric, "n_clusters": self.n_clusters, "rerank": self.rerank,
                 "M": self.M, "ef_construction": self.ef_construction, "storage": self.storage,
-                "kmeans_sample": self.kmeans_sample, "seed": self.seed}
+                "kmeans_sample": self.kmeans_sample, "seed": self.seed,
+                "kmeans_iters": self.kmeans_iters}
 
     def save(self, path):
         """Save the index to directory ``path`` atomically (the transform is not saved)."""
@@ -260,7 +254,10 @@ class ClusterIndex:
                           ("counts", s.counts), ("routing", self._routing),
                           ("centroids", self._centroids)):
             w.add_array(prefix + name, arr)
-        self._graph.save(w.file_path(prefix + "graph.hnsw"))
+        arrays, scalars = self._graph.state()
+        for name, arr in arrays.items():
+            w.add_array(prefix + "graph." + name, arr)
+        w.state[prefix + "graph"] = scalars
 
     @classmethod
     def load(cls, path, transform=None, storage=None, storage_path=None):
@@ -298,9 +295,12 @@ class ClusterIndex:
         idx._store = ClusterStore.build(vectors, labels, ids, k, idx.storage, storage_path)
         idx._routing = stored.array(prefix + "routing", (k, e), np.float32)
         idx._centroids = stored.array(prefix + "centroids", (k, d), np.float32)
-        idx._graph = CentroidGraph.load(stored.file(prefix + "graph.hnsw"), k, e, idx.M,
-                                        idx.ef_construction, idx.seed)
+        try:
+            idx._graph = CentroidGraph.from_state(idx._routing, stored.arrays(prefix + "graph."),
+                                                  stored.state[prefix + "graph"])
+        except (KeyError, ValueError) as exc:
+            raise IndexFormatError(f"{where}: centroid graph unreadable ({exc})") from exc
         return idx
 
 
-__all__ = ["ClusterIndex", "group_sums"]
+__all__ = ["ClusterIndex"]

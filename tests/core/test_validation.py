@@ -55,3 +55,22 @@ def test_check_positive_int():
     assert check_positive_int(4, "b") == 4
     with pytest.raises(ValueError, match="b: must be >= 2"):
         check_positive_int(1, "b", minimum=2)
+
+
+@pytest.mark.parametrize("bad, message", [
+    (np.array([1.0, np.nan, 2.0], np.float32), "NaN or inf"),
+    (np.array([np.inf, 0.0, 0.0], np.float32), "NaN or inf"),
+    (np.zeros(4, np.float32), "wrong dimension 4"),
+    (np.zeros(6, np.float32)[::2], None),  # strided: converted, not refused
+    (np.array([3e19, 0.0, 0.0], np.float32), None),  # huge but finite
+])
+def test_query_fast_path_refuses_what_the_slow_path_refuses(bad, message):
+    if message is None:
+        out = as_query_vector(bad, 3)
+        assert out.flags.c_contiguous and out.dtype == np.float32
+        np.testing.assert_array_equal(out, bad)
+    else:
+        with pytest.raises(ValueError, match=message):
+            as_query_vector(bad, 3)
+    good = np.arange(3, dtype=np.float32)
+    assert as_query_vector(good, 3) is good  # the fast path returns the caller's array

@@ -4,7 +4,7 @@ import numpy as np
 
 from annann.graph.quality import exact_neighbors
 from annann.core.heaps import pool_insert
-from annann.graph.beam_search import beam_search
+from annann.core.graph_search import beam_search
 from annann.graph.search_graph import prepare_search_graph
 
 

@@ -1,8 +1,11 @@
+"""ivf.kmeans: cluster counts, seeded centres, Lloyd refinement, exact assignment."""
+
 import numpy as np
 import pytest
 
 from annann.ivf import kmeans
-from annann.ivf.kmeans import assign_nearest, fit_centers, resolve_n_clusters, sample_rows
+from annann.ivf.kmeans import (assign_nearest, fit_centers, group_sums, refine_centers,
+                               resolve_n_clusters, sample_rows)
 
 
 def test_resolve_n_clusters_absolute_relative_and_clamped():
@@ -46,7 +49,7 @@ def test_fit_centers_finds_separated_blobs_and_is_seeded():
 
 
 def test_fit_centers_minibatch_path(monkeypatch):
-    monkeypatch.setattr(kmeans, "LLOYD_LIMIT", 10)
+    monkeypatch.setattr(kmeans, "FULL_KMEANS_LIMIT", 10)
     rng = np.random.default_rng(2)
     true = rng.uniform(-10, 10, size=(4, 6)).astype(np.float32)
     X = blobs(300, true, seed=2)
@@ -68,3 +71,34 @@ def test_assign_nearest_matches_brute_force():
     D = ((X[:, None, :].astype(np.float64) - C[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(labels, D.argmin(axis=1))
     np.testing.assert_allclose(dist, D.min(axis=1), rtol=1e-3, atol=1e-3)
+
+
+def test_group_sums():
+    V = np.arange(12, dtype=np.float32).reshape(6, 2)
+    sums, counts = group_sums(V, np.array([2, 0, 2, 2, 0, 3]), 5)
+    np.testing.assert_array_equal(counts, [2, 0, 3, 1, 0])
+    np.testing.assert_array_equal(sums[0], V[1] + V[4])
+    np.testing.assert_array_equal(sums[2], V[0] + V[2] + V[3])
+    assert (sums[[1, 4]] == 0).all()
+
+
+def inertia(X, centers):
+    return float(assign_nearest(X, centers)[1].astype(np.float64).sum())
+
+
+def test_refinement_lowers_the_objective_on_real_data(bigann10k):
+    X = bigann10k.train
+    rough = fit_centers(X, 64, seed=1, refine_iters=0)
+    refined = refine_centers(X, rough, 4, seed=1)
+    assert inertia(X, refined) < inertia(X, rough)
+    np.testing.assert_array_equal(refine_centers(X, rough, 4, seed=1), refined)  # seeded
+
+
+def test_an_empty_cluster_is_reseeded_inside_the_data():
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((2000, 8)).astype(np.float32)
+    centers = X[:5].copy()
+    centers[4] = 1e6  # far from everything: no row is nearest to it
+    out = refine_centers(X, centers, 2, seed=0)
+    counts = np.bincount(assign_nearest(X, out)[0], minlength=5)
+    assert (counts > 0).all() and np.abs(out).max() < 100

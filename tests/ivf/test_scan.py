@@ -3,6 +3,7 @@
 import numpy as np
 
 from annann.core.heaps import empty_heaps, heap_push
+from annann.ivf.centroid_graph import CentroidGraph
 from annann.ivf.scan import rank_clusters, scan_clusters, search_query, sorted_heap
 
 
@@ -54,18 +55,19 @@ def test_scan_and_search_match_brute_force_over_chosen_clusters():
     q = rng.standard_normal(8).astype(np.float32)
     chosen = np.array([3, 1], np.int64)
     out_i, out_d = np.empty(5, np.int64), np.empty(5, np.float32)
-    scanned = scan_clusters(vectors, slot_ids, starts, counts, chosen, 2, q, 5, out_i, out_d)
+    found, scanned = scan_clusters(vectors, slot_ids, starts, counts, chosen, 2, q, 5, out_i,
+                                   out_d)
     rows = np.concatenate([np.arange(starts[c], starts[c] + counts[c]) for c in chosen])
-    assert scanned == rows.shape[0]
+    assert scanned == rows.shape[0] and found == 5
     d = ((vectors[rows].astype(np.float64) - q) ** 2).sum(axis=1)
     order = np.argsort(d)[:5]
     np.testing.assert_array_equal(out_i, slot_ids[rows][order])
     np.testing.assert_allclose(out_d, d[order], rtol=1e-5)
-    cand = np.arange(6, dtype=np.int64)
-    s, comps = search_query(vectors, slot_ids, starts, counts, centroids, cand, q, 6, 5, out_i,
-                            out_d)
+    graph = CentroidGraph(centroids, M=4, ef_construction=20)
+    found, s, comps = search_query(vectors, slot_ids, starts, counts, centroids, q, q, 6, 5,
+                                   *graph.args(6), graph.next_stamp(), out_i, out_d)
     d_all = ((vectors.astype(np.float64) - q) ** 2).sum(axis=1)
-    assert s == vectors.shape[0]
+    assert s == vectors.shape[0] and found == 5 and comps >= 6
     np.testing.assert_array_equal(out_i, slot_ids[np.argsort(d_all)[:5]])
 
 
@@ -75,6 +77,7 @@ def test_scan_with_fewer_vectors_than_k_pads_with_minus_one():
     chosen = np.flatnonzero(counts > 0)[:1].astype(np.int64)
     k = int(counts[chosen[0]]) + 3
     out_i, out_d = np.empty(k, np.int64), np.empty(k, np.float32)
-    scan_clusters(vectors, slot_ids, starts, counts, chosen, 1, q, k, out_i, out_d)
+    found, _ = scan_clusters(vectors, slot_ids, starts, counts, chosen, 1, q, k, out_i, out_d)
+    assert found == k - 3
     assert (out_i[-3:] == -1).all() and np.isinf(out_d[-3:]).all()
     assert (out_i[:-3] >= 0).all() and np.all(np.diff(out_d[:-3]) >= 0)

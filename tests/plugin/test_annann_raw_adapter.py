@@ -63,10 +63,13 @@ def test_algos_yaml_entry():
     assert entry["constructor"] == "AnnannRaw"
     assert entry["docker_tag"] == "ann-benchmarks-annann_raw"
     defs = definitions_for_entry("annann-raw", entry, 128, "angular", 10)
-    assert sorted(d.arguments[1]["n_clusters"] for d in defs) == [1.0, 2.0, 4.0]
+    assert sorted(d.arguments[1]["n_clusters"] for d in defs) == [1.0, 4.0]
     for d in defs:
         algo = AnnannRaw(*d.arguments)  # every grid point constructs
-        assert d.arguments[0] == "angular"
+        assert d.arguments[0] == "angular" and d.arguments[1]["r"] == 1
+        ladder = [q[0] for q in d.query_argument_groups]
+        assert ladder == sorted(ladder) and 1 <= ladder[0] and ladder[-1] <= 256
+        # steps of at most x1.5 from 4 on, so no ratio hangs on one coarse grid point
+        assert all(b / a <= 1.5 for a, b in zip(ladder, ladder[1:]) if a >= 4)
         for query_args in d.query_argument_groups:
-            assert 1 <= query_args[0] <= 200 and query_args[1] in (1, 10)
             algo.set_query_arguments(*query_args)

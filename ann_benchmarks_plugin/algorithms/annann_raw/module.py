@@ -57,7 +57,6 @@ class AnnannRaw(BaseANN):
 
     def get_additional(self):
         """Since the last set_query_arguments: dist_comps (the harness's total over every query
-        of every run: scan plus centroid re-rank; hnswlib's own comparisons inside the centroid
-        graph are not exposed and not counted), per-query means of distance computations and of
-        vectors scanned, and the number of clusters."""
+        of every run: the centroid HNSW walk, the centroid re-rank and the scan), per-query means
+        of distance computations and of vectors scanned, and the number of clusters."""
         return {**self._index.counters.report(), "n_clusters": int(self._index.n_clusters_ or 0)}
