@@ -47,7 +47,7 @@ def kernel(idx, q, cand, C, k):
     if NEW:
         g = idx._graph
         return search_query(s.vectors, s.slot_ids, s.starts, s.counts, idx._centroids, q, q, C,
-                            k, *g.args(C), g.next_stamp(), out_i, out_d)
+                            k, *g.args(C), out_i, out_d)
     return search_query(s.vectors, s.slot_ids, s.starts, s.counts, idx._centroids, cand, q, C, k,
                         out_i, out_d)
 
@@ -56,7 +56,7 @@ def routing(idx, q, C):
     """The routing alone: our walk of the centroid HNSW (new), hnswlib's call (old)."""
     if NEW:
         g = idx._graph
-        return route(q, *g.args(C), g.next_stamp())
+        return route(q, *g.args(C))
     return idx._graph.query(q[None, :], C)
 
 

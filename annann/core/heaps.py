@@ -7,8 +7,8 @@
   NN-descent "new" flag (uint8) of a neighbour list, or the id itself where nothing else is
   needed (the cluster scan, the candidate lists). ``heap_push`` is the push; ``checked_heap_push``
   first refuses an id already in the row (NN-descent lists, merges).
-* The sorted pool of beam search (``pool_insert``): an array kept in ascending key order with an
-  "expanded" flag per entry.
+* A min-heap on flat arrays (``min_heap_push`` / ``min_heap_pop``): the nodes still to expand
+  in a best-first graph walk.
 * Selection and sorting of short arrays in place (``select_kth``, ``sort_pairs``), ties broken by
   id so an order never depends on the algorithm or the thread count. numba's own
   ``np.partition`` / ``np.argsort`` cost 3-10 s of JIT compilation per signature and allocate
@@ -90,35 +90,44 @@ def sorted_rows(ids, keys):
     return np.take_along_axis(ids, order, axis=1), np.take_along_axis(keys, order, axis=1)
 
 
-@njit(cache=True)
-def pool_position(pool_d, size, d):
-    """Index where key d goes in the sorted pool (after equal entries)."""
-    lo = 0
-    hi = size
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if pool_d[mid] <= d:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
+@njit(cache=True, inline="always")
+def min_heap_push(keys, ids, size, key, j):
+    """Add (key, j) to the min-heap keys/ids[:size] (capacity permitting); returns the new size."""
+    pos = size
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if keys[parent] <= key:
+            break
+        keys[pos] = keys[parent]
+        ids[pos] = ids[parent]
+        pos = parent
+    keys[pos] = key
+    ids[pos] = j
+    return size + 1
 
 
-@njit(cache=True)
-def pool_insert(pool_id, pool_d, pool_done, size, cap, j, d):
-    """Insert (j, d), unexpanded, into the sorted pool of at most cap entries; returns its size."""
-    pos = pool_position(pool_d, size, d)
-    if pos >= cap:
-        return size
-    end = min(size, cap - 1)
-    for u in range(end, pos, -1):
-        pool_id[u] = pool_id[u - 1]
-        pool_d[u] = pool_d[u - 1]
-        pool_done[u] = pool_done[u - 1]
-    pool_id[pos] = j
-    pool_d[pos] = d
-    pool_done[pos] = False
-    return min(size + 1, cap)
+@njit(cache=True, inline="always")
+def min_heap_pop(keys, ids, size):
+    """Remove the smallest entry of the min-heap keys/ids[:size]; returns (its id, new size)."""
+    top = ids[0]
+    size -= 1
+    key = keys[size]
+    j = ids[size]
+    pos = 0
+    while True:
+        child = 2 * pos + 1
+        if child >= size:
+            break
+        if child + 1 < size and keys[child + 1] < keys[child]:
+            child += 1
+        if keys[child] >= key:
+            break
+        keys[pos] = keys[child]
+        ids[pos] = ids[child]
+        pos = child
+    keys[pos] = key
+    ids[pos] = j
+    return top, size
 
 
 @njit(cache=True)

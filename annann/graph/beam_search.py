@@ -1,9 +1,10 @@
 """Search of the K-NN graph: entry points from the query's LSH buckets, then the best-first beam
-search of ``core.graph_search``. Everything per query runs inside one numba call.
+search of ``core.graph_search``. Everything per query runs inside one numba call; a batch runs its
+queries in parallel, each thread with its own visited set.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ..core.graph_search import beam_search
 from .lsh import query_candidates
@@ -11,26 +12,29 @@ from .lsh import query_candidates
 
 @njit(cache=True)
 def lsh_beam_search(q, X, neighbors, degrees, directions, left, thresholds, starts, ends, roots,
-                    orders, k, beam, visited, stamp, entry_buf):
-    """One query: entry points = q's LSH buckets, then beam search. Uses stamps 2s and 2s+1."""
-    c = query_candidates(q, directions, left, thresholds, starts, ends, roots, orders, 1, visited,
-                         2 * stamp, entry_buf)
-    return beam_search(q, X, neighbors, degrees, entry_buf, c, k, beam, visited, 2 * stamp + 1)
+                    orders, k, beam, scale, bits, touched, entry_buf):
+    """One query: entry points = q's LSH buckets, then beam search (``core.graph_search``)."""
+    c = query_candidates(q, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
+                         entry_buf)
+    return beam_search(q, X, neighbors, degrees, entry_buf, c, k, beam, scale, bits, touched)
 
 
-@njit(cache=True)
+@njit(cache=True, parallel=True)
 def lsh_beam_search_many(Q, X, neighbors, degrees, directions, left, thresholds, starts, ends,
-                         roots, orders, k, beam, visited, stamp0, entry_buf):
-    """Queries one after another (one thread); rows padded with -1 / inf. Returns n_dist total."""
+                         roots, orders, k, beam, scale, bits, touched, entry_buf):
+    """Every query of Q, in parallel: thread slot p uses row p of bits / touched / entry_buf.
+    Rows padded with -1 / inf. Returns (ids, squared distances, distances computed per query)."""
     m = Q.shape[0]
+    slots = bits.shape[0]
     out_i = np.full((m, k), -1, dtype=np.int64)
     out_d = np.full((m, k), np.inf, dtype=np.float32)
-    total = 0
-    for r in range(m):
-        ids, d, nd = lsh_beam_search(Q[r], X, neighbors, degrees, directions, left, thresholds,
-                                     starts, ends, roots, orders, k, beam, visited, stamp0 + r,
-                                     entry_buf)
-        out_i[r, :ids.shape[0]] = ids
-        out_d[r, :ids.shape[0]] = d
-        total += nd
-    return out_i, out_d, total
+    n_dist = np.zeros(m, dtype=np.int64)
+    for p in prange(slots):
+        for r in range(p, m, slots):
+            ids, d, nd = lsh_beam_search(Q[r], X, neighbors, degrees, directions, left, thresholds,
+                                         starts, ends, roots, orders, k, beam, scale, bits[p],
+                                         touched[p], entry_buf[p])
+            out_i[r, :ids.shape[0]] = ids
+            out_d[r, :ids.shape[0]] = d
+            n_dist[r] = nd
+    return out_i, out_d, n_dist

@@ -12,6 +12,7 @@ import numba
 import numpy as np
 
 from ..core.distances import check_metric, normalize_rows, to_metric
+from ..core.graph_search import visited_set
 from ..core.heaps import sorted_rows
 from ..core.index_format import IndexFormatError, IndexWriter, read_index
 from ..core.stats import SearchCounters
@@ -115,7 +116,7 @@ class KNNGraphIndex:
 
     def _build(self, callback):
         t0 = time.perf_counter()
-        n_tables = self.lsh_tables if self.init == "lsh" else self.entry_tables
+        n_tables = max(self.lsh_tables, self.entry_tables)  # the start's, and the search's entry
         self.tables = LSHTables(n_tables, self.bucket_size, self.seed,
                                 self.lsh_directions).build(self.X)
         t_lsh = time.perf_counter() - t0
@@ -159,7 +160,7 @@ class KNNGraphIndex:
         if self.metric == "angular":
             X = normalize_rows(X)
         self.X = np.ascontiguousarray(X, dtype=np.float32)
-        self.tables = LSHTables(self.entry_tables, self.bucket_size, self.seed,
+        self.tables = LSHTables(max(self.lsh_tables, self.entry_tables), self.bucket_size, self.seed,
                                 self.lsh_directions).build(self.X)
         self._ids = ids.astype(np.int32)
         self._sq = sq_dists.astype(np.float32)
@@ -191,46 +192,69 @@ class KNNGraphIndex:
         return graph_recall(self._ids[probe.nodes], probe.true_ids, self.n_neighbors)
 
     # ---------------------------------------------------------------- search
-    def _tables_args(self):
-        t = self.tables
-        nt = min(self.entry_tables, t.n_tables)
-        return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt], t.orders)
-
-    def _check_beam(self, beam, k):
+    def _search_args(self, k, beam, epsilon, entry_tables):
+        """Checked search arguments: the LSH tables hashed for entry points, beam, scale."""
         beam = max(k, 10) if beam is None else check_positive_int(beam, "beam")
-        return max(beam, k)
+        nt = self.entry_tables if entry_tables is None else check_positive_int(entry_tables,
+                                                                               "entry_tables")
+        if nt > self.tables.n_tables:
+            raise ValueError(f"entry_tables={nt} exceeds the {self.tables.n_tables} LSH tables "
+                             "of this index")
+        if epsilon is None:
+            scale = np.float32(np.inf)
+        else:
+            scale = np.float32((1.0 + _check_fraction(epsilon, "epsilon", 0.0, 1e6,
+                                                      low_open=False)) ** 2)
+        t = self.tables
+        return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt],
+                t.orders, k, max(beam, k), scale)
 
-    def search(self, q, k, beam=None):
-        """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours."""
+    def search(self, q, k, beam=None, epsilon=None, entry_tables=None):
+        """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours.
+
+        beam: the pool of the best-first search (default max(k, 10)); epsilon: stop expanding
+        once the nearest unexpanded candidate is more than (1 + epsilon) times the k-th best
+        distance away (None: expand the whole pool); entry_tables: LSH tables whose bucket of q
+        gives the entry points (default: the index's entry_tables; at most its LSH tables).
+        """
         self._require_fit()
         q = as_query_vector(q, self.X.shape[1])
         k = check_k(k, self.X.shape[0])
-        beam = self._check_beam(beam, k)
         if self.metric == "angular":
             q = normalize_rows(q[None])[0]
-        self._stamp += 1
         ids, sq, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees,
-                                      *self._tables_args(), k, beam, self._visited, self._stamp,
-                                      self._entry_buf)
-        self.last_stats = {"dist_comps": int(nd)}
+                                      *self._search_args(k, beam, epsilon, entry_tables),
+                                      self._bits[0],
+                                      self._touched[0], self._entry_buf[0])
+        self.last_stats = {"dist_comps": nd}
         self.counters.add(1, nd)
         return ids, to_metric(sq, self.metric)
 
-    def search_batch(self, Q, k, beam=None):
-        """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short."""
+    def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None):
+        """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short; the
+        queries run in parallel on the threads numba may use (n_jobs caps them)."""
         self._require_fit()
         Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
         k = check_k(k, self.X.shape[0])
-        beam = self._check_beam(beam, k)
         if self.metric == "angular":
             Q = normalize_rows(Q)
-        ids, sq, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
-                                           *self._tables_args(), k, beam, self._visited,
-                                           self._stamp + 1, self._entry_buf)
-        self._stamp += Q.shape[0] + 1
-        self.last_stats = {"dist_comps": int(nd)}
-        self.counters.add(Q.shape[0], nd)
-        return ids, to_metric(sq, self.metric)
+        threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
+        slots = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, Q.shape[0]))
+        self._grow_search_state(slots)
+        previous = numba.get_num_threads()
+        numba.set_num_threads(slots)
+        try:
+            ids, sq, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
+                                               *self._search_args(k, beam, epsilon,
+                                                                  entry_tables),
+                                               self._bits[:slots], self._touched[:slots],
+                                               self._entry_buf[:slots])
+        finally:
+            numba.set_num_threads(previous)
+        self.last_stats = {"dist_comps": int(nd.sum())}
+        self.counters.add(Q.shape[0], int(nd.sum()))
+        dist = np.where(ids >= 0, to_metric(np.where(ids >= 0, sq, 0), self.metric), np.inf)
+        return ids, dist.astype(np.float32)
 
     # ---------------------------------------------------------------- persistence
     _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "lsh_directions",
@@ -240,9 +264,18 @@ class KNNGraphIndex:
     _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees")
 
     def _init_search_state(self):
-        self._visited = np.zeros(self.X.shape[0], dtype=np.int64)
-        self._stamp = 0
-        self._entry_buf = np.empty(self.X.shape[0], dtype=np.int64)
+        """Per-thread scratch of the search: visited sets and LSH entry buffers (one slot)."""
+        self._bits = self._touched = self._entry_buf = None
+        self._grow_search_state(1)
+
+    def _grow_search_state(self, slots):
+        if self._bits is not None and self._bits.shape[0] >= slots:
+            return
+        bits, touched = visited_set(self.X.shape[0])
+        self._bits = np.zeros((slots, bits.shape[0]), dtype=np.uint8)
+        self._touched = np.empty((slots, touched.shape[0]), dtype=np.int64)
+        width = self.tables.n_tables * self.bucket_size
+        self._entry_buf = np.empty((slots, width), dtype=np.int64)
 
     def save(self, path):
         """Write the fitted index to the directory ``path`` atomically."""

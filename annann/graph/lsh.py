@@ -24,6 +24,7 @@ import numpy as np
 from numba import njit, prange
 
 from ..core.distances import check_metric, normalize_rows, sq_l2_vec, to_metric
+from ..core.graph_search import clear_marks, is_marked, mark, visited_set
 from ..core.heaps import select_kth, sort_pairs
 from ..core.validation import (NotFittedError, as_float_matrix, as_query_vector, check_k,
                                check_positive_int)
@@ -90,10 +91,11 @@ def descend_path(q, directions, left, thresholds, root, path):
 
 @njit(cache=True)
 def query_candidates(q, directions, left, thresholds, starts, ends, roots, orders, min_size,
-                     seen, stamp, out):
+                     bits, out):
     """Union over tables of the deepest trie node on q's path holding >= min_size points.
 
-    ``seen`` (n,) with ``stamp`` deduplicates; returns the number of ids written to out.
+    Deduplicated with the visited set ``bits`` (``core.graph_search``): the ids written to out
+    are left marked, for the caller to unmark (a beam search from them does). Returns how many.
     """
     n_tables = roots.shape[0]
     path = np.empty(directions.shape[1] + 1, dtype=np.int64)
@@ -107,8 +109,8 @@ def query_candidates(q, directions, left, thresholds, starts, ends, roots, order
                 break
         for r in range(starts[node], ends[node]):
             j = orders[t, r]
-            if seen[j] != stamp:
-                seen[j] = stamp
+            if not is_marked(bits, j):
+                mark(bits, j)
                 out[c] = j
                 c += 1
     return c
@@ -251,12 +253,15 @@ class LSHTables:
         """Sizes of every bucket of every table (one flat array)."""
         return np.concatenate([e - s for _, s, e in (self.buckets(t) for t in range(self.n_tables))])
 
-    def candidates(self, q, min_size, seen, stamp, out, n_tables=None):
-        """Ids in q's buckets (deepest node with >= min_size points) over the first n_tables."""
+    def candidates(self, q, min_size, bits, out, n_tables=None):
+        """Ids in q's buckets (deepest node with >= min_size points) over the first n_tables,
+        written to out (their marks in the visited set ``bits`` cleared again); returns how
+        many."""
         nt = self.n_tables if n_tables is None else n_tables
-        return query_candidates(q, self.directions[:nt], self.left, self.thresholds, self.starts,
-                                self.ends, self.roots[:nt], self.orders, min_size, seen, stamp,
-                                out)
+        c = query_candidates(q, self.directions[:nt], self.left, self.thresholds, self.starts,
+                             self.ends, self.roots[:nt], self.orders, min_size, bits, out)
+        clear_marks(bits, out, c)
+        return c
 
 
 class LSHIndex:
@@ -274,8 +279,7 @@ class LSHIndex:
             X = normalize_rows(X)
         self.X = np.ascontiguousarray(X)
         self.tables.build(self.X)
-        self._seen = np.zeros(self.X.shape[0], dtype=np.int64)
-        self._stamp = 0
+        self._bits, _ = visited_set(self.X.shape[0], 0)
         self._out = np.empty(self.X.shape[0], dtype=np.int64)
         self.last_candidates = 0
         return self
@@ -295,8 +299,7 @@ class LSHIndex:
             q = normalize_rows(q[None])[0]
         m = k if min_candidates is None else max(k, check_positive_int(min_candidates,
                                                                        "min_candidates"))
-        self._stamp += 1
-        c = self.tables.candidates(q, m, self._seen, self._stamp, self._out)
+        c = self.tables.candidates(q, m, self._bits, self._out)
         self.last_candidates = c
         ids, d2 = rank_candidates(q, self.X, self._out, c, k)
         return ids, to_metric(d2, self.metric)

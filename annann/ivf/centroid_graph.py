@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 
 from ..core.distances import sq_l2_vec
-from ..core.graph_search import beam_search
+from ..core.graph_search import beam_search, visited_set
 
 MIN_EF = 32
 ARRAYS = ("bottom", "bottom_degrees", "upper", "upper_degrees", "upper_start", "levels")
@@ -46,14 +46,14 @@ def descend_layers(z, centres, upper, upper_degrees, upper_start, entry, top_lev
 
 @njit(cache=True)
 def route(z, centres, bottom, bottom_degrees, upper, upper_degrees, upper_start, entry,
-          top_level, n, ef, visited, stamp):
+          top_level, n, ef, bits, touched):
     """The n centres nearest to z (ids int64 nearest first, squared distances, comps)."""
     start, _, comps = descend_layers(z, centres, upper, upper_degrees, upper_start, entry,
                                      top_level)
     entries = np.empty(1, dtype=np.int64)
     entries[0] = start
-    ids, d, walked = beam_search(z, centres, bottom, bottom_degrees, entries, 1, n, ef, visited,
-                                 stamp)
+    ids, d, walked = beam_search(z, centres, bottom, bottom_degrees, entries, 1, n, ef,
+                                 np.float32(np.inf), bits, touched)
     return ids, d, comps + walked
 
 
@@ -119,19 +119,14 @@ class CentroidGraph:
         for name in ARRAYS:
             setattr(self, name, np.ascontiguousarray(a[name]))
         self.entry, self.top_level = int(a["entry"]), int(a["top_level"])
-        self.visited = np.zeros(self.n, dtype=np.int64)
-        self.stamp = 0
+        self.bits, self.touched = visited_set(self.n)
 
     def args(self, n):
-        """The route kernel's arguments after z: everything but the visited stamp."""
+        """The route kernel's arguments after z."""
         n = min(int(n), self.n)
         return (self.centres, self.bottom, self.bottom_degrees, self.upper, self.upper_degrees,
-                self.upper_start, self.entry, self.top_level, n, max(n, MIN_EF), self.visited)
-
-    def next_stamp(self, count=1):
-        """A fresh visited stamp (count consecutive ones for a batch)."""
-        self.stamp += count
-        return self.stamp - count + 1
+                self.upper_start, self.entry, self.top_level, n, max(n, MIN_EF), self.bits,
+                self.touched)
 
     def query(self, Z, n):
         """Labels (m, n) int64 of the n nearest centres to each row of Z (m, e), nearest first."""
@@ -139,7 +134,7 @@ class CentroidGraph:
         out = np.empty((Z.shape[0], min(int(n), self.n)), dtype=np.int64)
         args = self.args(n)
         for t in range(Z.shape[0]):
-            out[t] = route(Z[t], *args, self.next_stamp())[0]
+            out[t] = route(Z[t], *args)[0]
         return out
 
     def state(self):

@@ -134,7 +134,7 @@ class ClusterIndex:
         s, g = self._store, self._graph
         found, scanned, comps = search_query(
             s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, z, v, C, k, *g.args(n_cand),
-            g.next_stamp(), out_i, out_d)
+            out_i, out_d)
         self.last_stats = {"scanned": scanned, "dist_comps": scanned + comps, "clusters": C}
         self.counters.add(1, scanned + comps, scanned)
         return out_i[:found], to_metric(out_d[:found], self.metric)
@@ -152,7 +152,7 @@ class ClusterIndex:
         s, g = self._store, self._graph
         scanned, comps = search_queries(
             s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, Z, V, C, k,
-            *g.args(n_cand), g.next_stamp(Q.shape[0]), out_i, out_d)
+            *g.args(n_cand), out_i, out_d)
         self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
                            "clusters": int(C) * Q.shape[0]}
         self.counters.add(Q.shape[0], scanned + comps, scanned)

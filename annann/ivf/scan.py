@@ -85,12 +85,12 @@ def scan_clusters(vectors, slot_ids, starts, counts, chosen, n_chosen, q, k, out
 @njit(cache=True)
 def search_query(vectors, slot_ids, starts, counts, centroids, z, q, C, k, centres, bottom,
                  bottom_degrees, upper, upper_degrees, upper_start, entry, top_level, n_cand, ef,
-                 visited, stamp, out_i, out_d):
+                 bits, touched, out_i, out_d):
     """Route z (the query in the routing space) to its n_cand nearest centres, keep the C whose
     original-space centroids are nearest to q, scan them; returns (found, vectors scanned,
     centroid distance computations)."""
     cand, _, routed = route(z, centres, bottom, bottom_degrees, upper, upper_degrees,
-                            upper_start, entry, top_level, n_cand, ef, visited, stamp)
+                            upper_start, entry, top_level, n_cand, ef, bits, touched)
     chosen = np.empty(C, dtype=np.int64)
     n_chosen, comps = rank_clusters(centroids, counts, cand, q, C, chosen)
     found, scanned = scan_clusters(vectors, slot_ids, starts, counts, chosen, n_chosen, q, k,
@@ -101,14 +101,14 @@ def search_query(vectors, slot_ids, starts, counts, centroids, z, q, C, k, centr
 @njit(cache=True)
 def search_queries(vectors, slot_ids, starts, counts, centroids, Z, Q, C, k, centres, bottom,
                    bottom_degrees, upper, upper_degrees, upper_start, entry, top_level, n_cand,
-                   ef, visited, stamp0, out_i, out_d):
+                   ef, bits, touched, out_i, out_d):
     """search_query for every row of Q (routing rows Z); returns total (scanned, comps)."""
     scanned = 0
     comps = 0
     for t in range(Q.shape[0]):
         _, s, c = search_query(vectors, slot_ids, starts, counts, centroids, Z[t], Q[t], C, k,
                                centres, bottom, bottom_degrees, upper, upper_degrees,
-                               upper_start, entry, top_level, n_cand, ef, visited, stamp0 + t,
+                               upper_start, entry, top_level, n_cand, ef, bits, touched,
                                out_i[t], out_d[t])
         scanned += s
         comps += c

@@ -1,11 +1,11 @@
-"""core.heaps: bounded max-heaps keep the K smallest (distinct) ids, the sorted pool keeps its
-order, selection and sorting match numpy's with ties broken by id."""
+"""core.heaps: bounded max-heaps keep the K smallest (distinct) ids, the min-heap pops in order,
+selection and sorting match numpy's with ties broken by id."""
 
 import numpy as np
 import pytest
 
 from annann.core.heaps import (checked_heap_push, count_filled, empty_heaps, heap_push,
-                               pool_insert, select_kth, sort_pairs, sorted_rows)
+                               min_heap_pop, min_heap_push, select_kth, sort_pairs, sorted_rows)
 
 
 def test_heap_keeps_k_smallest_distinct():
@@ -62,19 +62,29 @@ def test_heap_push_with_fewer_items_than_capacity_leaves_empty_slots():
     assert s_ids[0].tolist() == [1, 3, -1, -1, -1] and np.isinf(s_keys[0, 2:]).all()
 
 
-def test_pool_insert_keeps_ascending_order_and_capacity():
+def test_min_heap_pops_in_ascending_order():
     rng = np.random.default_rng(2)
-    cap = 8
-    pool_id = np.empty(cap + 1, dtype=np.int64)
-    pool_d = np.empty(cap + 1, dtype=np.float32)
-    done = np.zeros(cap + 1, dtype=np.bool_)
+    vals = rng.random(300).astype(np.float32)
+    keys = np.empty(300, np.float32)
+    ids = np.empty(300, np.int64)
     size = 0
-    vals = rng.random(50).astype(np.float32)
-    for j, d in enumerate(vals):
-        size = pool_insert(pool_id, pool_d, done, size, cap, j, d)
-    assert size == cap
-    assert pool_id[:cap].tolist() == np.argsort(vals, kind="stable")[:cap].tolist()
-    assert not done[:cap].any()
+    for j, v in enumerate(vals[:200]):
+        size = min_heap_push(keys, ids, size, v, j)
+    out = []
+    for _ in range(50):
+        j, size = min_heap_pop(keys, ids, size)
+        out.append(j)
+    for j, v in enumerate(vals[200:], start=200):  # pushes after pops
+        size = min_heap_push(keys, ids, size, v, j)
+    while size:
+        j, size = min_heap_pop(keys, ids, size)
+        out.append(j)
+    first = np.argsort(vals[:200], kind="stable")[:50].tolist()
+    assert out[:50] == first
+    rest = sorted(set(range(300)) - set(first), key=lambda j: vals[j])
+    assert [vals[j] for j in out[50:]] == [vals[j] for j in rest]
+
+
 @pytest.mark.parametrize("n", [1, 2, 3, 7, 64, 1001])
 def test_select_kth_matches_sorted_order(n):
     rng = np.random.default_rng(n)

@@ -45,6 +45,56 @@ def test_single_and_batch_search_agree(index10, bigann10k):
     assert index10.last_stats["dist_comps"] > 0
 
 
+def test_batch_runs_in_parallel_and_answers_as_single_queries(bigann10k):
+    idx = KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0).fit(bigann10k.train)
+    Q = bigann10k.test
+    for kw in ({"beam": 40}, {"beam": 64, "epsilon": 0.1, "entry_tables": 3}):
+        ids_b, d_b = idx.search_batch(Q, 10, **kw)
+        assert idx._bits.shape[0] == 2  # one visited set per thread
+        single = np.stack([idx.search(q, 10, **kw)[0] for q in Q])
+        np.testing.assert_array_equal(single, ids_b)
+        assert not idx._bits.any()  # every walk left its visited set clean
+
+
+def test_recall_reaches_0_999_at_the_largest_beam(bigann10k):
+    """The top of the committed grid (algos.yaml) on the embedded real SIFT set."""
+    idx = KNNGraphIndex(n_neighbors=20, seed=0).fit(bigann10k.train)
+    Q = bigann10k.test
+    ids, _ = idx.search_batch(Q, 10, beam=512, entry_tables=8)
+    true = np.stack([distances(q, bigann10k.train[i], "euclidean") for q, i in zip(Q, ids)])
+    assert knn_recall(bigann10k.distances, true, 10).mean() >= 0.999
+
+
+def test_epsilon_and_entry_tables_trade_work_for_recall(index10, bigann10k):
+    Q = bigann10k.test
+
+    def comps(**kw):
+        index10.counters.reset()
+        index10.search_batch(Q, 10, **kw)
+        return index10.counters.mean("dist_comps")
+
+    assert comps(beam=200, epsilon=0.05) < comps(beam=200, epsilon=0.3) < comps(beam=200)
+    np.testing.assert_array_equal(index10.search_batch(Q, 10, beam=50, epsilon=1e5)[0],
+                                  index10.search_batch(Q, 10, beam=50)[0])
+    assert comps(beam=50, entry_tables=4) > comps(beam=50, entry_tables=1)
+    with pytest.raises(ValueError, match="entry_tables=9 exceeds the 8 LSH tables"):
+        index10.search(Q[0], 10, entry_tables=9)
+    with pytest.raises(ValueError, match="epsilon"):
+        index10.search(Q[0], 10, epsilon=-1)
+
+
+def test_a_walk_that_marks_more_than_it_can_record_still_leaves_a_clean_set(index10, bigann10k):
+    small = np.empty((1, 5), dtype=np.int64)  # room to record 5 marks: the walk overflows
+    saved = index10._touched
+    index10._touched = small
+    try:
+        ids, _ = index10.search(bigann10k.test[0], 10, beam=100)
+    finally:
+        index10._touched = saved
+    assert not index10._bits.any()
+    np.testing.assert_array_equal(ids, index10.search(bigann10k.test[0], 10, beam=100)[0])
+
+
 def test_angular(glove12k):
     idx = KNNGraphIndex("angular", n_neighbors=15, n_jobs=2).fit(glove12k.train)
     assert idx.graph_recall(n_sample=500) >= 0.9

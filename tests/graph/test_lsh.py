@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from annann.data.evaluation import knn_recall
+from annann.core.graph_search import visited_set
 from annann.graph.lsh import LSHIndex, LSHTables
 
 
@@ -59,12 +60,13 @@ def test_data_directions_give_purer_buckets_than_gaussian(bigann10k):
 def test_point_hashes_to_its_own_bucket(bigann10k):
     X = bigann10k.train
     T = LSHTables(2, 32, seed=0).build(X)
-    seen = np.zeros(X.shape[0], dtype=np.int64)
+    bits, _ = visited_set(X.shape[0])
     out = np.empty(X.shape[0], dtype=np.int64)
     for i in range(0, X.shape[0], 97):
-        c = T.candidates(X[i], 1, seen, i + 1, out)
-        assert i in out[:c]
+        c = T.candidates(X[i], 1, bits, out)
+        assert i in out[:c] and len(set(out[:c].tolist())) == c  # deduplicated
         assert c <= 64
+        assert not bits.any()  # the marks are cleared again
 
 
 def test_lsh_index_recall_grows_and_is_exact_with_everything(bigann10k):

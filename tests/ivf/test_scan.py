@@ -65,7 +65,7 @@ def test_scan_and_search_match_brute_force_over_chosen_clusters():
     np.testing.assert_allclose(out_d, d[order], rtol=1e-5)
     graph = CentroidGraph(centroids, M=4, ef_construction=20)
     found, s, comps = search_query(vectors, slot_ids, starts, counts, centroids, q, q, 6, 5,
-                                   *graph.args(6), graph.next_stamp(), out_i, out_d)
+                                   *graph.args(6), out_i, out_d)
     d_all = ((vectors.astype(np.float64) - q) ** 2).sum(axis=1)
     assert s == vectors.shape[0] and found == 5 and comps >= 6
     np.testing.assert_array_equal(out_i, slot_ids[np.argsort(d_all)[:5]])

@@ -25,6 +25,13 @@ def test_adapter_contract(bigann10k, cls, label):
     assert extra["dist_comps"] > 0
     algo.set_query_arguments(80)
     assert algo.get_additional()["dist_comps"] == 0
+    algo.set_query_arguments(80, 0.1, 4)
+    assert str(algo).endswith("beam=80, eps=0.1, entry=4)")
+    assert len(algo.query(bigann10k.test[0], 10)) == 10
+    algo.set_query_arguments(80, None, 9)
+    with pytest.raises(ValueError, match="entry_tables=9 exceeds"):
+        algo.query(bigann10k.test[0], 10)
+    algo.set_query_arguments(40)
     algo.batch_query(bigann10k.test[:5], 10)
     res = algo.get_batch_results()
     assert len(res) == 5 and all(len(r) == 10 for r in res)

@@ -10,7 +10,9 @@ _BUILD_KEYS = ("n_neighbors", "lsh_tables", "bucket_size", "rho", "delta", "max_
 
 
 class KnnGraphLSH(BaseANN):
-    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments; query argument: beam."""
+    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments; query arguments: beam,
+    then optionally epsilon (None: expand the whole beam) and entry_tables (LSH tables hashed
+    for entry points)."""
 
     init = "lsh"
     label = "knngraph-lsh"
@@ -23,32 +25,40 @@ class KnnGraphLSH(BaseANN):
         self.metric = metric
         self.params = params
         self.index = KNNGraphIndex(metric=metric, init=self.init, **params)
-        self.beam = 10
+        self.beam, self.epsilon, self.entry_tables = 10, None, None
         self._set_name()
 
     def _set_name(self):
         p = self.index
         lsh = f", T={p.lsh_tables}, b={p.bucket_size}" if self.init == "lsh" else ""
-        self.name = f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}, beam={self.beam})"
+        search = "".join(f", {k}={v}" for k, v in (("eps", self.epsilon),
+                                                   ("entry", self.entry_tables)) if v is not None)
+        self.name = (f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}, beam={self.beam}"
+                     f"{search})")
 
     def fit(self, X):
         """Build the K-NN graph and its search graph over X."""
         self.index.fit(X)
 
-    def set_query_arguments(self, beam):
-        """Set the search beam width; resets the counter."""
+    def set_query_arguments(self, beam, epsilon=None, entry_tables=None):
+        """Set the search beam width, the epsilon stopping rule and the entry tables (checked
+        by the index at the first query); resets the counters."""
         self.beam = int(beam)
+        self.epsilon = None if epsilon is None else float(epsilon)
+        self.entry_tables = None if entry_tables is None else int(entry_tables)
         self.index.counters.reset()
         self._set_name()
 
     def query(self, q, n):
         """Ids of the n approximate nearest neighbours of q."""
-        ids, _ = self.index.search(q, n, beam=self.beam)
+        ids, _ = self.index.search(q, n, beam=self.beam, epsilon=self.epsilon,
+                                   entry_tables=self.entry_tables)
         return ids
 
     def batch_query(self, X, n):
-        """Answer every row of X at once; results go to self.res."""
-        ids, _ = self.index.search_batch(X, n, beam=self.beam)
+        """Answer every row of X at once, in parallel on every core; results go to self.res."""
+        ids, _ = self.index.search_batch(X, n, beam=self.beam, epsilon=self.epsilon,
+                                         entry_tables=self.entry_tables)
         self.res = [row[row >= 0] for row in ids]
 
     def get_additional(self):
