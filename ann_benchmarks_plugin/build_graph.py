@@ -10,26 +10,34 @@ import sys
 
 
 def add_arguments(p):
-    """The build-graph options."""
+    """The build-graph options (numeric ones range-checked; the help names each default)."""
+    from .cli import nonnegative_int, positive_int
+
     p.add_argument("--input", required=True,
                    help=".hdf5/.h5 (dataset 'train' or --dataset-name), .npy, .fvecs/.bvecs/.ivecs "
                         "or a zarr directory; read in chunks on the workers")
-    p.add_argument("--dataset-name", default=None, help="HDF5 dataset / zarr array name")
+    p.add_argument("--dataset-name", default=None,
+                   help="HDF5 dataset / zarr array name (default: 'train' in HDF5, the root "
+                        "array of a zarr store)")
     p.add_argument("--output", required=True,
                    help="graph directory to write (an annann index directory, class KNNGraph)")
-    p.add_argument("--k", type=int, default=20, help="neighbours per row (default 20)")
-    p.add_argument("--metric", default="euclidean", choices=("euclidean", "angular"))
+    p.add_argument("--k", type=positive_int, default=20, help="neighbours per row")
+    p.add_argument("--metric", default="euclidean", choices=("euclidean", "angular"),
+                   help="distance")
     p.add_argument("--scheduler", default="local", help="'local' or a scheduler address")
-    p.add_argument("--workers", type=int, default=2, help="local: worker processes (default 2)")
+    p.add_argument("--workers", type=positive_int, default=2, help="local: worker processes")
     p.add_argument("--memory-limit", default="auto",
-                   help="local: memory limit per worker, e.g. 4GB (default auto)")
-    p.add_argument("--bucket-size", type=int, default=32, help="LSH bucket size inside partitions")
-    p.add_argument("--partition-size", type=int, default=100_000,
-                   help="max core rows of one partition task (default 100000)")
-    p.add_argument("--chunk-rows", type=int, default=100_000, help="rows per read / shard")
-    p.add_argument("--rounds", type=int, default=10, help="max refinement rounds (default 10)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--checkpoint-dir", default=None, help="default <output>.ckpt")
+                   help="local: memory limit per worker, e.g. 4GB")
+    p.add_argument("--bucket-size", type=positive_int, default=32,
+                   help="LSH bucket size inside partitions")
+    p.add_argument("--partition-size", type=positive_int, default=100_000,
+                   help="max core rows of one partition task")
+    p.add_argument("--chunk-rows", type=positive_int, default=100_000,
+                   help="rows per read / shard")
+    p.add_argument("--rounds", type=positive_int, default=10, help="max refinement rounds")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="seed of the LSH and sampling")
+    p.add_argument("--checkpoint-dir", default=None, help="round checkpoints (default "
+                                                          "<output>.ckpt)")
     p.add_argument("--resume", action="store_true", help="continue from the round checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 

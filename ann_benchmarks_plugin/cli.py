@@ -1,21 +1,71 @@
-"""annann-bench: run benchmarks, plot and export results, manage datasets."""
+"""annann-bench: run benchmarks, plot and export results, manage datasets.
+
+``run``, ``plot``, ``export`` and ``stream`` write under ``results/local/`` by default (ignored by
+git), so they never overwrite the committed results in ``results/``, which ``reproduce`` writes.
+"""
 
 import argparse
 import sys
 from pathlib import Path
 
-from annann.data.datasets import DATASETS, DEFAULT_DATASET, DatasetError, available_datasets, get_dataset
+from annann.core.atomic import atomic_path
+from annann.data.datasets import (DATASETS, DEFAULT_DATASET, DatasetError, available_datasets,
+                                  dataset_name, get_dataset)
 
 from .definitions import DefinitionError, default_definitions_path
 
+LOCAL_RESULTS = "results/local"  # where ad-hoc runs write (ignored by git)
+PROVENANCE_MARK = "\nProduced by `"  # first line of reproduce's provenance paragraph
 
-def _common(p):
+
+class HelpWithDefaults(argparse.HelpFormatter):
+    """Help that names every option's default (unless its text already speaks of it)."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if ("%(default)" in text or "default" in text.lower() or not action.option_strings
+                or action.default is None or action.default is False
+                or action.default == argparse.SUPPRESS):
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def _number(kind, minimum, strict):
+    """An argparse type: a ``kind`` (int or float) >= minimum (> minimum if strict)."""
+    word = "an integer" if kind is int else "a number"
+    bound = f"> {minimum}" if strict else f">= {minimum}"
+
+    def parse(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be {word} {bound}, got {text!r}") from None
+        if value != value or value < minimum or (strict and value == minimum):
+            raise argparse.ArgumentTypeError(f"must be {word} {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = f"{kind.__name__} {bound}"
+    parse.__doc__ = f"argparse type: {word} {bound}, or an error naming the option."
+    return parse
+
+
+positive_int = _number(int, 1, False)
+nonnegative_int = _number(int, 0, False)
+positive_float = _number(float, 0, True)
+nonnegative_float = _number(float, 0, False)
+
+
+def _common(p, results_dir=LOCAL_RESULTS):
     p.add_argument("--dataset", default=DEFAULT_DATASET,
-                   help=f"dataset name or .hdf5 path (default: the embedded {DEFAULT_DATASET})")
-    p.add_argument("--count", "-k", type=int, default=10, help="number of neighbours (default 10)")
+                   help="dataset name or .hdf5 path (default: the embedded %(default)s)")
+    p.add_argument("--count", "-k", type=positive_int, default=10, help="number of neighbours")
     p.add_argument("--batch", action="store_true", help="batch mode (batch_query)")
-    p.add_argument("--data-dir", default=None, help="directory searched first for datasets")
-    p.add_argument("--results-dir", default="results", help="results root (default ./results)")
+    p.add_argument("--data-dir", default=None,
+                   help="directory searched first for datasets (default: only ./data, "
+                        "ANNANN_DATA_PATH and the embedded sets)")
+    p.add_argument("--results-dir", default=results_dir,
+                   help="results root (default: %(default)s, ignored by git; `reproduce` writes "
+                        "the committed results in ./results)")
 
 
 def _stem(dataset, count, batch):
@@ -31,10 +81,13 @@ def cmd_run(a):
         from .docker_runner import DockerOptions
 
         docker = DockerOptions(cpu=a.cpu, memory=a.memory)
+    if a.plot:  # before anything runs: plotting would overwrite published results
+        _refuse_published(Path(a.results_dir) / _stem(dataset_name(a.dataset), a.count, a.batch),
+                          a.force)
     report = run_benchmark(a.dataset, a.algorithm, a.count, a.runs, a.batch, a.force,
                            a.definitions or default_definitions_path(), a.max_n, a.data_dir,
                            a.results_dir, a.timeout, a.run_disabled, progress=not a.quiet,
-                           docker=docker, parallelism=a.parallelism)
+                           docker=docker, parallelism=a.parallelism, wait=a.wait)
     print(f"{len(report.written)} result files written, {len(report.skipped)} definitions "
           f"already done, {len(report.failed)} failed")
     for label, error in report.failed:
@@ -42,6 +95,16 @@ def cmd_run(a):
     if a.plot:
         cmd_plot(a)
     return 0 if report.ok else 1
+
+
+def _refuse_published(stem, force):
+    """ValueError if ``stem``.md holds results published by ``reproduce`` (a provenance
+    paragraph) and ``force`` is not set: plot and export would replace them without it."""
+    md = Path(f"{stem}.md")
+    if not force and md.is_file() and PROVENANCE_MARK in md.read_text(errors="replace"):
+        raise ValueError(f"{md} holds published results (written by `annann-bench reproduce`, "
+                         f"with their provenance); refusing to overwrite it and its .csv/.png: "
+                         f"use another --results-dir (default {LOCAL_RESULTS}), or --force")
 
 
 def _table(a):
@@ -61,6 +124,7 @@ def cmd_plot(a):
 
     dataset, table = _table(a)
     stem = Path(a.results_dir) / _stem(dataset.name, a.count, a.batch)
+    _refuse_published(stem, a.force)
     title = f"{dataset.name}: recall@{a.count} vs QPS"
     for out in (plot_recall_qps(table, f"{stem}.png", title, getattr(a, "x_scale", "linear")),
                 plot_build(table, f"{stem}-build.png", f"{dataset.name}: build time vs index size"),
@@ -76,6 +140,7 @@ def cmd_export(a):
 
     dataset, table = _table(a)
     stem = Path(a.results_dir) / _stem(dataset.name, a.count, a.batch)
+    _refuse_published(stem, a.force)
     write_csv(table, f"{stem}.csv")
     write_markdown(table, f"{stem}.md", f"## {dataset.name}: recall@{a.count} vs QPS (Pareto points)")
     print(markdown(table))
@@ -126,6 +191,11 @@ def cmd_stream(a):
     from .stream_runner import load_stream_results, make_algorithm, run_stream, save_stream_result
 
     dataset = get_dataset(a.dataset, a.data_dir)
+    n_test = dataset.test.shape[0]
+    if a.queries is not None and a.queries > n_test:
+        raise ValueError(f"--queries {a.queries}: {dataset.name} has {n_test} test queries")
+    if a.count > min(dataset.train.shape[0], a.train_limit or dataset.train.shape[0]):
+        raise ValueError(f"--count {a.count} is larger than the train rows used")
     if a.train_limit and a.train_limit < dataset.train.shape[0]:
         dataset = dataclasses.replace(dataset, name=f"{dataset.name}-n{a.train_limit}",
                                       train=dataset.train[:a.train_limit])
@@ -147,9 +217,10 @@ def cmd_stream(a):
     docs = load_stream_results(a.results_dir, dataset.name, runbook.name)
     stem = Path(a.results_dir) / "streaming" / f"{dataset.name}-{runbook.name}"
     plot_stream(docs, f"{stem}.png", f"{dataset.name}, runbook {runbook.name}: recall per search step")
-    (Path(f"{stem}.md")).write_text(f"## {dataset.name}, runbook {runbook.name} "
-                                    f"(n_clusters={n_clusters}, C={a.C}, hnswlib ef={a.ef})\n\n"
-                                    + stream_table(docs))
+    with atomic_path(f"{stem}.md") as tmp:
+        tmp.write_text(f"## {dataset.name}, runbook {runbook.name} "
+                       f"(n_clusters={n_clusters}, C={a.C}, hnswlib ef={a.ef})\n\n"
+                       + stream_table(docs))
     print(stream_table(docs))
     return 0
 
@@ -202,50 +273,66 @@ def cmd_reproduce(a):
 
 
 def build_parser():
-    """The argparse parser of every annann-bench subcommand."""
-    parser = argparse.ArgumentParser(prog="annann-bench", description=__doc__)
+    """The argparse parser of every annann-bench subcommand (each option's help names its
+    default; numeric options are range-checked)."""
+    parser = argparse.ArgumentParser(prog="annann-bench", description=__doc__,
+                                     formatter_class=HelpWithDefaults)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    p = sub.add_parser("run", help="benchmark algorithm definitions on a dataset")
+    def command(name, text):
+        return sub.add_parser(name, help=text, description=text, formatter_class=HelpWithDefaults)
+
+    p = command("run", "benchmark algorithm definitions on a dataset")
     _common(p)
-    p.add_argument("--algorithm", action="append", help="algorithm name (repeatable; default all "
-                                                        "enabled)")
-    p.add_argument("--runs", type=int, default=5, help="passes over the queries (best is kept)")
-    p.add_argument("--force", action="store_true", help="re-run definitions that have results")
+    p.add_argument("--algorithm", action="append",
+                   help="algorithm name (repeatable; default: every enabled one)")
+    p.add_argument("--runs", type=positive_int, default=5,
+                   help="timed passes over the queries (the best is kept)")
+    p.add_argument("--force", action="store_true",
+                   help="re-run definitions that have results (and let --plot replace published "
+                        "tables); never breaks another run's lock")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
-    p.add_argument("--max-n", type=int, default=None, help="run at most N definitions")
-    p.add_argument("--timeout", type=int, default=7200, help="seconds per definition")
+    p.add_argument("--max-n", type=positive_int, default=None,
+                   help="run at most N definitions (default: all)")
+    p.add_argument("--timeout", type=positive_float, default=7200,
+                   help="seconds per definition before its child is killed")
+    p.add_argument("--wait", type=nonnegative_float, default=0,
+                   help="seconds to wait for another run holding the same results (dataset and "
+                        "k) before giving up; 0 refuses at once")
     p.add_argument("--run-disabled", action="store_true", help="include disabled definitions")
-    p.add_argument("--parallelism", type=int, default=1,
+    p.add_argument("--parallelism", type=positive_int, default=1,
                    help="definitions run at a time, each pinned to its own CPU with one build "
-                        "thread (default 1)")
+                        "thread")
     p.add_argument("--plot", action="store_true", help="plot and export when done")
-    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear")
-    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear",
+                   help="--plot: scale of the recall axis")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bars and no per-definition lines (failures still print)")
     p.add_argument("--docker", action="store_true",
                    help="run each definition in a fresh container of its docker_tag image")
-    p.add_argument("--cpu", default="0", help="docker: CPU set of each container (default 0)")
+    p.add_argument("--cpu", default="0", help="docker: CPU set of each container")
     p.add_argument("--memory", default=None,
                    help="docker: memory limit, e.g. 8g (default: the memory available now)")
     p.set_defaults(func=cmd_run)
 
-    p = sub.add_parser("reproduce", help="regenerate the published results: every algorithm and "
-                                         "peer on each dataset, with plots (resumable)")
+    p = command("reproduce", "regenerate the published results: every algorithm and peer on "
+                             "each dataset, with plots (resumable)")
     p.add_argument("--only", choices=("small", "medium", "large", "all"), default="all",
                    help="small: the 10k sets (minutes); medium: Fashion-MNIST; large: 1M SIFT "
                         "(under an hour)")
-    p.add_argument("--data-dir", default="data", help="datasets and derived files (default ./data)")
-    p.add_argument("--results-dir", default="results", help="results root (default ./results)")
+    p.add_argument("--data-dir", default="data", help="datasets and derived files")
+    p.add_argument("--results-dir", default="results",
+                   help="results root (the committed results)")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
     p.add_argument("--force", action="store_true", help="re-run definitions that have results")
-    p.add_argument("--parallelism", type=int, default=None,
+    p.add_argument("--parallelism", type=positive_int, default=None,
                    help="definitions run at a time, each pinned to its own CPU (default: 2 on the "
                         "small sets when 2 CPUs are free, else 1)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
 
-    p = sub.add_parser("install-plugin", help="install our algorithms into an ann-benchmarks "
-                                              "checkout (module.py, config.yml, Dockerfile)")
+    p = command("install-plugin", "install our algorithms into an ann-benchmarks checkout "
+                                  "(module.py, config.yml, Dockerfile)")
     p.add_argument("path", help="root of the ann-benchmarks checkout")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
     p.add_argument("--wheel", default=None, help="annann wheel to use (default: build one)")
@@ -253,71 +340,97 @@ def build_parser():
     p.add_argument("--uninstall", action="store_true", help="remove what install-plugin wrote")
     p.set_defaults(func=cmd_install_plugin)
 
-    p = sub.add_parser("build-images", help="build the Dockerfile once, tagged as every docker_tag")
+    p = command("build-images", "build the Dockerfile once, tagged as every docker_tag")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
     p.add_argument("--base-image", default="ann-benchmarks",
-                   help="base image (default ann-benchmarks, the harness's base)")
+                   help="base image (the harness's base)")
     p.add_argument("--build-arg", action="append", metavar="KEY=VALUE",
-                   help="extra build argument (repeatable), e.g. PIP_FIND_LINKS=...")
-    p.add_argument("--network", default=None, help="network mode of the build, e.g. host")
+                   help="extra build argument (repeatable), e.g. PIP_FIND_LINKS=... (default: "
+                        "none)")
+    p.add_argument("--network", default=None,
+                   help="network mode of the build, e.g. host (default: Docker's)")
     p.set_defaults(func=cmd_build_images)
 
-    p = sub.add_parser("plot", help="recall/QPS and build plots plus tables of a dataset's results")
+    p = command("plot", "recall/QPS and build plots plus tables of a dataset's results")
     _common(p)
-    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear")
+    p.add_argument("--x-scale", choices=("linear", "logit"), default="linear",
+                   help="scale of the recall axis")
+    p.add_argument("--force", action="store_true",
+                   help="replace published tables (results with a provenance header)")
     p.set_defaults(func=cmd_plot)
 
-    p = sub.add_parser("export", help="CSV and Markdown table of a dataset's results")
+    p = command("export", "CSV and Markdown table of a dataset's results")
     _common(p)
+    p.add_argument("--force", action="store_true",
+                   help="replace published tables (results with a provenance header)")
     p.set_defaults(func=cmd_export)
 
-    p = sub.add_parser("stream", help="streaming benchmark: a runbook of inserts/deletes/searches")
-    p.add_argument("--dataset", default=DEFAULT_DATASET)
-    p.add_argument("--data-dir", default=None)
-    p.add_argument("--results-dir", default="results")
+    p = command("stream", "streaming benchmark: a runbook of inserts/deletes/searches")
+    p.add_argument("--dataset", default=DEFAULT_DATASET, help="dataset name or .hdf5 path")
+    p.add_argument("--data-dir", default=None,
+                   help="directory searched first for datasets (default: only ./data, "
+                        "ANNANN_DATA_PATH and the embedded sets)")
+    p.add_argument("--results-dir", default=LOCAL_RESULTS,
+                   help="results root; results go to <it>/streaming/ (default: %(default)s, "
+                        "ignored by git)")
     p.add_argument("--runbook", default="uniform",
                    help="uniform, clustered, sliding, replace, or a runbook YAML file")
     p.add_argument("--algorithm", action="append",
-                   help="annann-raw, annann, hnswlib, each optionally with -static (repeatable)")
-    p.add_argument("--count", "-k", type=int, default=10)
-    p.add_argument("--queries", type=int, default=None, help="use the first N test queries")
-    p.add_argument("--train-limit", type=int, default=None, help="use the first N train rows")
-    p.add_argument("--n-clusters", type=int, default=None, help="default sqrt(n)")
-    p.add_argument("--C", type=int, default=10, help="clusters scanned per query")
-    p.add_argument("--ef", type=int, default=100, help="hnswlib ef")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batches", type=int, default=None,
+                   help="annann-raw, annann, hnswlib, each optionally with -static (repeatable; "
+                        "default: annann-raw, annann-raw-static, annann, hnswlib)")
+    p.add_argument("--count", "-k", type=positive_int, default=10, help="number of neighbours")
+    p.add_argument("--queries", type=positive_int, default=None,
+                   help="use the first N test queries (default: all)")
+    p.add_argument("--train-limit", type=positive_int, default=None,
+                   help="use the first N train rows (default: all)")
+    p.add_argument("--n-clusters", type=positive_int, default=None,
+                   help="clusters of annann/annann-raw (default: sqrt(n))")
+    p.add_argument("--C", type=positive_int, default=10, help="clusters scanned per query")
+    p.add_argument("--ef", type=positive_int, default=100, help="hnswlib ef")
+    p.add_argument("--seed", type=nonnegative_int, default=0,
+                   help="seed of the algorithms and generated runbooks")
+    p.add_argument("--batches", type=positive_int, default=None,
                    help="uniform/clustered: insert batches after the initial 10%% (default 9)")
-    p.add_argument("--train-sample", type=int, default=50_000,
+    p.add_argument("--train-sample", type=positive_int, default=50_000,
                    help="annann: at most this many rows train the encoder")
-    p.add_argument("--force", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="re-run algorithms that have a result for this dataset and runbook")
     p.set_defaults(func=cmd_stream)
 
-    p = sub.add_parser("datasets", help="list datasets found locally and downloadable by name")
-    p.add_argument("--data-dir", default=None)
+    p = command("datasets", "list datasets found locally and downloadable by name")
+    p.add_argument("--data-dir", default=None,
+                   help="directory searched first (default: only ./data, ANNANN_DATA_PATH and "
+                        "the embedded sets)")
     p.set_defaults(func=cmd_datasets)
 
-    p = sub.add_parser("download", help="download a registered dataset (resumable)")
-    p.add_argument("name", choices=sorted(DATASETS))
+    p = command("download", "download a registered dataset (resumable)")
+    p.add_argument("name", choices=sorted(DATASETS), help="registered dataset name")
     p.add_argument("--data-dir", default=None, help="target directory (default ./data)")
     p.set_defaults(func=cmd_download)
 
-    p = sub.add_parser("convert", help="convert texmex/idx files, or make a synthetic dataset")
-    p.add_argument("format", choices=("texmex", "idx", "synthetic"))
+    p = command("convert", "convert texmex/idx files, or make a synthetic dataset")
+    p.add_argument("format", choices=("texmex", "idx", "synthetic"), help="input format")
     p.add_argument("inputs", nargs="*", help="texmex: BASE QUERY; idx: TRAIN_IMAGES TEST_IMAGES")
     p.add_argument("--out", required=True, help="output .hdf5 path")
-    p.add_argument("--distance", default="euclidean", choices=("euclidean", "angular"))
-    p.add_argument("--n", type=int, default=10_000, help="synthetic: train rows")
-    p.add_argument("--n-test", type=int, default=100, help="synthetic: test rows")
-    p.add_argument("--dim", type=int, default=32, help="synthetic: dimension")
-    p.add_argument("--seed", type=int, default=0, help="synthetic: seed")
+    p.add_argument("--distance", default="euclidean", choices=("euclidean", "angular"),
+                   help="metric of the output")
+    p.add_argument("--n", type=positive_int, default=10_000, help="synthetic: train rows")
+    p.add_argument("--n-test", type=positive_int, default=100, help="synthetic: test rows")
+    p.add_argument("--dim", type=positive_int, default=32, help="synthetic: dimension")
+    p.add_argument("--seed", type=nonnegative_int, default=0, help="synthetic: seed")
     p.set_defaults(func=cmd_convert)
 
-    p = sub.add_parser("build-graph", help="K-NN graph of a vector file on a Dask cluster, out of "
-                                           "core (needs the dist extra)")
+    p = command("build-graph", "K-NN graph of a vector file on a Dask cluster, out of core "
+                               "(needs the dist extra)")
     from .build_graph import add_arguments
     add_arguments(p)
     p.set_defaults(func=cmd_build_graph)
+
+    p = command("website", "static results website: a page per dataset, algorithm and study, "
+                           "interactive plotly charts; opens from disk")
+    from . import website
+    website.add_arguments(p)
+    p.set_defaults(func=website.run)
     return parser
 
 

@@ -4,8 +4,13 @@ Semantics follow the harness: entries under point type -> metric (plus ``any``);
 ``arg_groups`` wins over ``args`` and ``query_arg_groups`` over ``query_args``; a list is a list of
 alternatives (cartesian product -> positional arguments), a dict becomes ONE positional argument
 with its list values expanded; ``@metric``, ``@dimension`` and ``@count`` are substituted.
+
+The file is read strictly: an unknown key at any level (a typo such as ``quer_args``), a value of
+the wrong type (``disabled: "no"``) or a run group without arguments is a DefinitionError naming
+the file, the entry, the run group and the key, before anything runs.
 """
 
+import difflib
 import itertools
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +18,11 @@ from pathlib import Path
 import yaml
 
 REQUIRED = ("module", "constructor", "docker_tag")
+ENTRY_KEYS = ("name", "module", "constructor", "docker_tag", "base_args", "run_groups",
+              "disabled")
+GROUP_KEYS = ("args", "arg_groups", "query_args", "query_arg_groups")
+POINT_TYPES = ("float", "uint8", "bit")  # the harness's point types
+METRIC_KEYS = ("any", "euclidean", "angular", "hamming", "jaccard")
 
 
 class DefinitionError(ValueError):
@@ -73,7 +83,82 @@ def load_config(path):
         raise DefinitionError(f"{path}: invalid YAML ({exc})") from exc
     if not isinstance(config, dict):
         raise DefinitionError(f"{path}: expected point type -> metric -> entries")
+    validate_config(config, path)
     return config
+
+
+def _unknown(key, known, where):
+    """DefinitionError for an unknown key, with the closest known one suggested."""
+    close = difflib.get_close_matches(str(key), known, n=1)
+    hint = f"did you mean {close[0]!r}? " if close else ""
+    return DefinitionError(f"{where}: unknown key {key!r} ({hint}known: {', '.join(known)})")
+
+
+def validate_config(config, path="algos.yaml"):
+    """Check a parsed definitions file against the schema; raise DefinitionError at the first
+    problem, naming the file, point type, metric, entry, run group and key."""
+    for point_type, metrics in config.items():
+        if point_type not in POINT_TYPES:
+            raise _unknown(point_type, POINT_TYPES, f"{path}: point type")
+        if metrics is None:
+            continue
+        if not isinstance(metrics, dict):
+            raise DefinitionError(f"{path}: {point_type}: expected metric -> list of entries")
+        for metric, items in metrics.items():
+            where = f"{path}: {point_type}/{metric}"
+            if metric not in METRIC_KEYS:
+                raise _unknown(metric, METRIC_KEYS, f"{path}: {point_type}: metric")
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                raise DefinitionError(f"{where}: expected a list of entries, got {items!r}")
+            for entry in items:
+                validate_entry(entry, where)
+
+
+def validate_entry(entry, where):
+    """Check one algorithm entry (see validate_config)."""
+    if not isinstance(entry, dict):
+        raise DefinitionError(f"{where}: an entry must be a mapping, got {entry!r}")
+    name = entry.get("name")
+    if not isinstance(name, str) or not name:
+        raise DefinitionError(f"{where}: an entry has no name: {entry!r}")
+    where = f"{where}: algorithm {name!r}"
+    for key in entry:
+        if key not in ENTRY_KEYS:
+            raise _unknown(key, ENTRY_KEYS, where)
+    missing = [p for p in REQUIRED if p not in entry]
+    if missing:
+        raise DefinitionError(f"{where} is missing {', '.join(missing)}")
+    for key in REQUIRED:
+        if not isinstance(entry[key], str) or not entry[key]:
+            raise DefinitionError(f"{where}: {key} must be a non-empty string, got {entry[key]!r}")
+    if "disabled" in entry and not isinstance(entry["disabled"], bool):
+        raise DefinitionError(f"{where}: disabled must be true or false, got "
+                              f"{entry['disabled']!r}")
+    if "base_args" in entry and not isinstance(entry["base_args"], list):
+        raise DefinitionError(f"{where}: base_args must be a list, got {entry['base_args']!r}")
+    groups = entry.get("run_groups")
+    if not isinstance(groups, dict) or not groups:
+        raise DefinitionError(f"{where}: run_groups must be a non-empty mapping of run group "
+                              f"names to arguments, got {groups!r}")
+    for group_name, group in groups.items():
+        here = f"{where}, run group {group_name!r}"
+        if not isinstance(group, dict):
+            raise DefinitionError(f"{here}: expected a mapping with args or arg_groups, got "
+                                  f"{group!r}")
+        for key in group:
+            if key not in GROUP_KEYS:
+                raise _unknown(key, GROUP_KEYS, here)
+        if "arg_groups" not in group and "args" not in group:
+            raise DefinitionError(f"{here}: has neither args nor arg_groups")
+        for key in ("arg_groups", "query_arg_groups"):
+            if key in group and not isinstance(group[key], list):
+                raise DefinitionError(f"{here}: {key} must be a list, got {group[key]!r}")
+        for key in ("args", "query_args"):
+            if key in group and not isinstance(group[key], (list, dict)):
+                raise DefinitionError(f"{here}: {key} must be a list or a mapping, got "
+                                      f"{group[key]!r}")
 
 
 def entries(config, point_type, metric):
@@ -81,14 +166,9 @@ def entries(config, point_type, metric):
     by_name = {}
     for key in ("any", metric):
         for entry in (config.get(point_type) or {}).get(key) or []:
-            name = entry.get("name")
-            if not name:
-                raise DefinitionError(f"an entry under {point_type}/{key} has no name: {entry!r}")
+            name = entry["name"]  # load_config validated the entries
             if name in by_name:
                 raise DefinitionError(f"algorithm name {name!r} is defined twice")
-            missing = [p for p in REQUIRED if p not in entry]
-            if missing:
-                raise DefinitionError(f"algorithm {name!r} is missing {', '.join(missing)}")
             by_name[name] = entry
     return by_name
 
@@ -116,7 +196,7 @@ def definitions_for_entry(name, entry, dimension, metric, count):
             out.append(Definition(
                 algorithm=name, constructor=entry["constructor"], module=entry["module"],
                 docker_tag=entry["docker_tag"], arguments=substitute(full, variables),
-                query_argument_groups=query_sets, disabled=bool(entry.get("disabled", False)),
+                query_argument_groups=query_sets, disabled=entry.get("disabled", False),
                 run_group=str(group_name)))
     return out
 

@@ -53,10 +53,32 @@ def container_command(command):
     return ["python3", "-u"] + list(command[1:3]) + ["--no-progress"] + list(command[3:])
 
 
-def run_in_container(image, command, dataset_path, results_dir, timeout, options):
+def _labels(lock_key):
+    """Labels of a container started for the run holding the lock ``lock_key`` (a path)."""
+    return {"annann.lock": str(Path(lock_key).resolve()), "annann.runner": str(os.getpid())}
+
+
+def remove_orphans(options, lock_key):
+    """Kill and remove the containers that a killed run holding ``lock_key`` left behind.
+
+    Called by the run that now holds that lock, so every container labelled with it is an
+    orphan (its runner is gone); returns how many were removed."""
+    client = _client(options.client)
+    found = client.containers.list(all=True, filters={
+        "label": f"annann.lock={_labels(lock_key)['annann.lock']}"})
+    for container in found:
+        options.log(f"[{container.short_id}] removing a container left by a killed run "
+                    f"(runner pid {container.labels.get('annann.runner', '?')})")
+        container.remove(force=True)
+    return len(found)
+
+
+def run_in_container(image, command, dataset_path, results_dir, timeout, options, lock_key=None):
     """Run command in a fresh container of image; return None on success or an error message.
 
-    The command must read the dataset from /data and write results under /results.
+    The command must read the dataset from /data and write results under /results. ``lock_key``
+    (the results lock held by this run) labels the container, so that a run taking the lock
+    after this one was killed finds and removes it (``remove_orphans``).
     """
     import docker
 
@@ -81,7 +103,7 @@ def run_in_container(image, command, dataset_path, results_dir, timeout, options
     container = client.containers.run(
         image, command[1:], entrypoint=command[:1], volumes=volumes, environment=env,
         user=f"{os.getuid()}:{os.getgid()}", network_mode="none", cpuset_cpus=str(options.cpu),
-        mem_limit=memory, detach=True)
+        mem_limit=memory, detach=True, labels=_labels(lock_key) if lock_key else {})
     lines = []
 
     def stream():

@@ -21,6 +21,23 @@ def write_csv(table, out):
     return _write(out, buf.getvalue())
 
 
+def read_csv(path):
+    """The rows written by write_csv: numbers as floats, ``pareto`` as a bool ("nan"/"inf" kept)."""
+    with open(path, newline="") as fh:
+        reader = csv.DictReader(fh)
+        if tuple(reader.fieldnames or ()) != COLUMNS + ("pareto",):
+            raise ValueError(f"{path}: not a results CSV (columns {reader.fieldnames})")
+        rows = []
+        for line, rec in enumerate(reader, start=2):
+            try:
+                row = {c: (rec[c] if c in ("algo", "name") else float(rec[c])) for c in COLUMNS}
+                row["pareto"] = bool(int(rec["pareto"]))
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"{path}:{line}: unreadable row ({exc})") from exc
+            rows.append(row)
+    return rows
+
+
 def markdown(table, header=""):
     """Markdown table of each algorithm's Pareto points, under an optional header."""
     lines = [header, ""] if header else []

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from annann.data.datasets import DatasetError
 from annann.data.evaluation import epsilon_recall, knn_recall
 
 from .results import iter_results, load_result
@@ -62,7 +63,13 @@ class MetricTable:
 
 
 def collect(results_dir, dataset, count=10, batch=False):
-    """Metrics for every complete result file of a dataset, with speedup over brute force."""
+    """Metrics for every complete result file of a dataset, with speedup over brute force.
+
+    DatasetError if the dataset's ground truth is narrower than count (no recall@count)."""
+    width = dataset.distances.shape[1]
+    if count is not None and count > width:
+        raise DatasetError(f"{dataset.name}: the ground truth holds {width} neighbours per query, "
+                           f"so recall@{count} cannot be computed (use --count {width} or less)")
     rows = []
     for path, attrs in iter_results(results_dir, dataset.name, count, batch):
         attrs, _, run_dist, times = load_result(path)

@@ -27,7 +27,7 @@ from .provenance import machine_info as provenance_info
 from .export import markdown, speedup_text, write_csv
 from .metrics import collect
 from .plot import plot_build, plot_recall_qps
-from .runner import run_benchmark
+from .runner import ResultsLocked, run_benchmark
 
 ALGORITHMS = ("annann", "annann-raw", "knngraph-lsh", "knngraph-random", "bruteforce", "hnswlib",
               "faiss-ivf-hnsw", "pynndescent")
@@ -234,7 +234,7 @@ def reproduce(only="all", data_dir="data", results_dir="results", force=False, t
                 print(f"  wrote {out}", flush=True)
             status[target.dataset] = ("ok" if report.ok else
                                       "failed: " + "; ".join(f"{a}: {e}" for a, e in report.failed))
-        except (DatasetError, OSError, ValueError) as exc:
+        except (DatasetError, OSError, ValueError, ResultsLocked) as exc:
             status[target.dataset] = f"error: {exc}"
         print(f"  {target.dataset}: {status[target.dataset]}", flush=True)
     summary = Path(results_dir) / f"reproduce-{only}.json"

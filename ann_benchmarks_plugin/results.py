@@ -2,6 +2,7 @@
 
 Files are written to a temp name and renamed, so a file at the final path is always complete; files
 left half-written by other tools are recognised by ``is_complete`` and never counted as finished.
+The temp files of saves that were killed are removed by the next save or read of their folder.
 """
 
 import json
@@ -12,7 +13,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from annann.core.atomic import atomic_path
+from annann.core.atomic import atomic_path, clean_stale_in
 
 REQUIRED_ATTRS = ("algo", "dataset", "name", "distance", "count", "batch_mode", "run_count",
                   "build_time", "index_size", "best_search_time", "candidates", "expect_extra")
@@ -68,6 +69,8 @@ def iter_results(results_dir, dataset, count=None, batch=False):
     if not base.is_dir():
         return
     for root, _, files in sorted(os.walk(base)):
+        if clean_stale_in(root):  # leftovers of killed saves
+            files = os.listdir(root)
         for fn in sorted(files):
             if not fn.endswith(".hdf5"):
                 continue

@@ -3,6 +3,9 @@
 The runner starts this module in a fresh process per definition (``python -m
 ann_benchmarks_plugin.run_algorithm``), so the RSS difference around ``fit`` measures that index
 alone; its command line mirrors the harness's run_algorithm.py, plus where to read and write.
+Started by the runner it dies with the runner (annann.core.procs.die_with_parent). Every query
+argument group is applied once right after the build, before anything is timed, so a bad one
+fails the definition without writing any of its result files.
 """
 
 import argparse
@@ -17,8 +20,9 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from annann.data.datasets import get_dataset
 from annann.core.distances import distances as exact_distances
+from annann.core.procs import die_with_parent
+from annann.data.datasets import get_dataset
 
 from .definitions import Definition
 from .results import result_path, store_results
@@ -94,6 +98,12 @@ def run_definition(definition, dataset, count, runs, batch, results_dir, progres
         index_size = algo.get_memory_usage() - mem0
         print(f"built {definition.algorithm} in {build_time:.2f} s, index size {index_size:.0f} kB",
               flush=True)
+        for query_args in definition.query_argument_groups:
+            try:  # every group once before any is timed: a bad one writes nothing
+                algo.set_query_arguments(*query_args)
+            except Exception as exc:
+                raise ValueError(f"query arguments {json.dumps(query_args)} refused: "
+                                 f"{type(exc).__name__}: {exc}") from exc
         paths = []
         for query_args in definition.query_argument_groups or [[]]:
             if query_args:
@@ -158,4 +168,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
+    die_with_parent()  # a runner killed hard takes this child with it
     sys.exit(main())

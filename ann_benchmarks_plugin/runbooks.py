@@ -11,7 +11,8 @@ A runbook is YAML::
 
 Positions index a permutation of the train rows (``order``), so a clustered or shuffled stream is
 compact to write; the external id of a vector is its train row. Validation replays the runbook and
-refuses bad steps, inserting an active id again, or deleting an absent id, with the step named.
+refuses bad steps, inserting an active id again, deleting an absent id, or a key it does not know
+(a typo would otherwise be ignored), with the step named.
 """
 
 from dataclasses import dataclass
@@ -22,6 +23,10 @@ import yaml
 
 OPS = ("insert", "delete", "search")
 ORDERS = ("identity", "random", "clustered")
+RUNBOOK_KEYS = ("name", "order", "steps")
+ORDER_KEYS = ("kind", "seed", "n_clusters")
+STEP_KEYS = {"insert": ("op", "start", "end"), "delete": ("op", "start", "end"),
+             "search": ("op",)}
 
 
 class RunbookError(ValueError):
@@ -46,15 +51,23 @@ def parse_runbook(data, n_train):
     """Build a Runbook from a dict and validate it against a train set of n_train rows."""
     if not isinstance(data, dict) or "steps" not in data:
         raise RunbookError("a runbook is a mapping with a 'steps' list")
+    _known_keys(data, RUNBOOK_KEYS, "runbook")
     order = data.get("order") or {"kind": "identity"}
     if not isinstance(order, dict) or order.get("kind") not in ORDERS:
         raise RunbookError(f"order must be a mapping with kind in {', '.join(ORDERS)}, got {order!r}")
+    _known_keys(order, ORDER_KEYS, "order")
     steps = data["steps"]
     if not isinstance(steps, list) or not steps:
         raise RunbookError("'steps' must be a non-empty list")
     rb = Runbook(str(data.get("name", "runbook")), order, steps)
     validate(rb, n_train)
     return rb
+
+
+def _known_keys(mapping, known, where):
+    unknown = [k for k in mapping if k not in known]
+    if unknown:
+        raise RunbookError(f"{where}: unknown key {unknown[0]!r} (known: {', '.join(known)})")
 
 
 def load_runbook(path, n_train):
@@ -75,6 +88,7 @@ def validate(rb, n_train):
         where = f"step {i} ({step!r})"
         if not isinstance(step, dict) or step.get("op") not in OPS:
             raise RunbookError(f"{where}: op must be one of {', '.join(OPS)}")
+        _known_keys(step, STEP_KEYS[step["op"]], where)
         if step["op"] == "search":
             if not active.any():
                 raise RunbookError(f"{where}: search with no active points")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .atomic import atomic_dir
+from .atomic import atomic_dir, clean_stale
 
 FORMAT = "annann-index"
 VERSION = 2
@@ -187,8 +187,11 @@ def _legacy(path):
 
 def read_index(path, cls):
     """Open the index directory ``path`` holding a ``cls`` index; check every file; return a
-    StoredIndex. IndexFormatError (a ValueError) names what is wrong."""
+    StoredIndex. IndexFormatError (a ValueError) names what is wrong. Leftovers of a killed save
+    of this path are cleaned first (and a target lost between the two renames of a swap is put
+    back), as far as this process may write there."""
     path = Path(path)
+    clean_stale(path, best_effort=True)
     if not path.exists():
         raise IndexFormatError(f"{path}: no such index")
     legacy = _legacy(path)

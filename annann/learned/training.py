@@ -7,7 +7,6 @@ DEC centres and a log with timings. The child is seeded and deterministic
 """
 
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.procs import child_env, die_with_parent
 from ..core.validation import as_float_matrix, check_positive_int
 from .encoder import NumpyEncoder
 
@@ -122,7 +122,7 @@ def train_encoder(X, config=None):
         tmp = Path(tmp)
         np.save(tmp / "x.npy", X[rows])
         (tmp / "config.json").write_text(json.dumps(asdict(cfg)))
-        env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0",
+        env = dict(child_env(), TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0",
                    OMP_NUM_THREADS=str(cfg.threads), PYTHONHASHSEED=str(cfg.seed))
         proc = subprocess.run([sys.executable, "-m", "annann.learned.training", str(tmp)], env=env,
                               stdout=None if cfg.progress else subprocess.PIPE,
@@ -200,4 +200,5 @@ def _child_main(folder):
 
 
 if __name__ == "__main__":
+    die_with_parent()  # a killed parent takes its training child with it
     _child_main(sys.argv[1])

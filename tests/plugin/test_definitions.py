@@ -1,3 +1,4 @@
+import re
 import textwrap
 
 import pytest
@@ -80,7 +81,7 @@ def test_missing_required_field_and_duplicate_names_are_errors(tmp_path):
     p = _yaml(tmp_path, ENTRY.replace("    docker_tag: ann-benchmarks-b\n", ""))
     with pytest.raises(DefinitionError, match="'b' is missing docker_tag"):
         get_definitions(p, 4)
-    p = _yaml(tmp_path, ENTRY.replace("name: c", "name: a").replace("  angular:", "  euclidean2:"))
+    p = _yaml(tmp_path, ENTRY.replace("name: c", "name: a").replace("  angular:", "  hamming:"))
     get_definitions(p, 4)  # different metric sections never meet
     p = _yaml(tmp_path, ENTRY.replace("name: b", "name: a"))
     with pytest.raises(DefinitionError, match="defined twice"):
@@ -93,7 +94,30 @@ def test_bad_files(tmp_path):
     with pytest.raises(DefinitionError, match="invalid YAML"):
         get_definitions(_yaml(tmp_path, "float: [unclosed"), 4)
     with pytest.raises(DefinitionError, match="neither args nor arg_groups"):
-        get_definitions(_yaml(tmp_path, ENTRY.replace("args: []\n  angular", "x: 1\n  angular")), 4)
+        get_definitions(_yaml(tmp_path, ENTRY.replace("args: []\n  angular",
+                                                      "query_args: [[1]]\n  angular")), 4)
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("query_args: [[10, 20], [true]]", "quer_args: [[10, 20], [true]]",
+     "algorithm 'a', run group 'g1': unknown key 'quer_args' (did you mean 'query_args'?"),
+    ("    constructor: B\n", "    constructor: B\n    constuctor: B\n",
+     "algorithm 'b': unknown key 'constuctor' (did you mean 'constructor'?"),
+    ("disabled: true", 'disabled: "no"', "algorithm 'b': disabled must be true or false, got 'no'"),
+    ("  euclidean:", "  euclidian:", "metric: unknown key 'euclidian' (did you mean 'euclidean'?"),
+    ("float:", "flaot:", "point type: unknown key 'flaot' (did you mean 'float'?"),
+    ("    base_args: ['@count']", "    base_args: '@count'", "base_args must be a list"),
+    ("        args: [[1, 2], ['x', 'y'], 7]", "        args: 7", "args must be a list or a mapping"),
+    ("    module: m.c\n", "    module: 3\n", "module must be a non-empty string, got 3"),
+    ("    run_groups:\n      only:\n        args: []\n  angular",
+     "    run_groups: {}\n  angular", "run_groups must be a non-empty mapping"),
+])
+def test_the_schema_is_strict_and_names_the_wrong_key(tmp_path, old, new, message):
+    assert old in ENTRY
+    p = _yaml(tmp_path, ENTRY.replace(old, new, 1))
+    with pytest.raises(DefinitionError, match=re.escape(message)) as info:
+        get_definitions(p, 4)  # the whole file is checked, whatever the metric asked
+    assert str(p) in str(info.value)
 
 
 def test_the_project_algos_yaml_is_valid_for_both_metrics():

@@ -3,24 +3,43 @@
 The real engine path is exercised by tests/docker/run_container_test.sh (slow, needs root).
 """
 
+import json
 import os
 
 import docker
+import numpy as np
 import pytest
 import requests
 
 from ann_benchmarks_plugin.definitions import Definition
 from ann_benchmarks_plugin.docker_runner import (DockerOptions, build_images, container_command,
                                                  docker_tags)
-from ann_benchmarks_plugin.runner import child_command, run_benchmark
+from ann_benchmarks_plugin.results import REQUIRED_ATTRS, result_path, store_results
+from ann_benchmarks_plugin.runner import child_command, lock_path, run_benchmark
 from annann.data.datasets import EMBEDDED_DIR
+
+
+def write_results(volumes, command):
+    """What the real child writes: one result file per query group, under the /results mount."""
+    def value(flag):
+        return command[command.index(flag) + 1]
+
+    host = next(h for h, v in volumes.items() if v["bind"] == "/results")
+    positional = [json.loads(a) for a in command if a.startswith("[")]
+    d = Definition(value("--algorithm"), value("--constructor"), value("--module"), "",
+                   positional[0], positional[1:], False)
+    count = int(value("--count"))
+    attrs = dict.fromkeys(REQUIRED_ATTRS, 1) | {"name": "fake", "count": count}
+    for q in positional[1:] or [[]]:
+        store_results(result_path(host, value("--dataset"), count, d, q), attrs,
+                      np.zeros((100, count)), np.zeros((100, count)), np.ones(100))
 
 
 class FakeContainer:
     short_id = "c0ffee"
 
-    def __init__(self, outcome, lines):
-        self.outcome, self.lines = outcome, lines
+    def __init__(self, outcome, lines, labels=None):
+        self.outcome, self.lines, self.labels = outcome, lines, dict(labels or {})
         self.killed = self.removed = False
         self.attrs = {"State": {"OOMKilled": False}}
 
@@ -56,9 +75,15 @@ class FakeClient:
 
     def run(self, image, command, **kwargs):
         self.runs.append(dict(kwargs, image=image, command=command))
-        container = FakeContainer(self.outcome, self.lines)
+        container = FakeContainer(self.outcome, self.lines, kwargs.get("labels"))
         self.started.append(container)
+        if self.outcome == 0:
+            write_results(kwargs["volumes"], command)
         return container
+
+    def list(self, all, filters):
+        key, value = filters["label"].split("=", 1)
+        return [c for c in self.started if not c.removed and c.labels.get(key) == value]
 
 
 DATASET = EMBEDDED_DIR / "bigann-10k-128-euclidean.hdf5"
@@ -107,6 +132,17 @@ def test_container_gets_the_harness_constraints(tmp_path):
     assert full[full.index("--results-dir") + 1] == "/results"
     assert "--no-progress" in full and full[-1] == '["euclidean"]'
     assert client.started[0].removed
+
+
+def test_a_container_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
+    client = FakeClient()
+    key = str(lock_path(tmp_path / "results", "bigann-10k-128-euclidean", 10).resolve())
+    orphan = FakeContainer(None, [], {"annann.lock": key, "annann.runner": "999999"})
+    other = FakeContainer(None, [], {"annann.lock": "/elsewhere/.annann-bench.lock"})
+    client.started += [orphan, other]
+    report = run(client, tmp_path)
+    assert report.ok and orphan.removed and not other.removed
+    assert client.runs[0]["labels"] == {"annann.lock": key, "annann.runner": str(os.getpid())}
 
 
 def test_query_groups_and_fresh_container_per_definition(tmp_path):

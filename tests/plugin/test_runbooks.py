@@ -1,3 +1,5 @@
+import re
+
 import numpy as np
 import pytest
 
@@ -23,6 +25,21 @@ def _rb(steps, order=None):
 def test_bad_runbooks_are_refused_with_the_step_named(steps, message):
     with pytest.raises(RunbookError, match=message):
         parse_runbook(_rb(steps), 100)
+
+
+@pytest.mark.parametrize("data, message", [
+    (_rb([{"op": "insert", "start": 0, "end": 10}, {"op": "search", "k": 5}]),
+     "step 1 ({'op': 'search', 'k': 5}): unknown key 'k' (known: op)"),
+    (_rb([{"op": "insert", "start": 0, "end": 10, "stop": 12}, {"op": "search"}]),
+     "unknown key 'stop' (known: op, start, end)"),
+    (dict(_rb([{"op": "insert", "start": 0, "end": 10}, {"op": "search"}]), step=[]),
+     "runbook: unknown key 'step' (known: name, order, steps)"),
+    (_rb([{"op": "insert", "start": 0, "end": 10}, {"op": "search"}],
+         {"kind": "random", "sead": 3}), "order: unknown key 'sead'"),
+])
+def test_unknown_keys_are_refused_not_ignored(data, message):
+    with pytest.raises(RunbookError, match=re.escape(message)):
+        parse_runbook(data, 100)
 
 
 def test_bad_structure():

@@ -165,16 +165,28 @@ def test_cli_exit_status_and_clear_errors(workspace, capsys):
     assert cli_main(["run", "--dataset", DATASET, "--count", "20000", "--quiet"]) == 2
 
 
-def test_main_job_produces_plot_and_tables(workspace):
+def test_main_job_produces_plot_and_tables(workspace, capsys):
+    """The main job writes under results/local (ignored by git), never over the committed
+    results in results/; plot and export refuse to replace a published table."""
     assert cli_main(["run", "--dataset", DATASET, "--algorithm", "bruteforce", "--algorithm",
                      "hnswlib", "--runs", "1", "--plot", "--quiet"]) == 0
+    local = workspace / "results" / "local"
     for suffix in (".png", "-build.png", ".csv", ".md"):
-        out = workspace / "results" / f"{DATASET}{suffix}"
+        out = local / f"{DATASET}{suffix}"
         assert out.is_file() and out.stat().st_size > 100
-    md = (workspace / "results" / f"{DATASET}.md").read_text()
+    assert sorted(p.name for p in (workspace / "results").iterdir()) == ["local"]
+    md = (local / f"{DATASET}.md").read_text()
     assert "| bruteforce | `bruteforce()` | 1.0000 |" in md
     assert cli_main(["export", "--dataset", DATASET]) == 0
     assert cli_main(["plot", "--dataset", DATASET, "--count", "5"]) == 2  # no k=5 results
+    published = "## title\n\nProduced by `annann-bench reproduce` on ...\n"
+    (local / f"{DATASET}.md").write_text(published)
+    capsys.readouterr()
+    for cmd in ("plot", "export"):
+        assert cli_main([cmd, "--dataset", DATASET]) == 2
+        assert "holds published results" in capsys.readouterr().err
+    assert (local / f"{DATASET}.md").read_text() == published
+    assert cli_main(["export", "--dataset", DATASET, "--force"]) == 0
 
 
 def test_batch_mode(workspace):
