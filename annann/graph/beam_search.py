@@ -1,29 +1,41 @@
 """Search of the K-NN graph: entry points from the query's LSH buckets, then the best-first beam
 search of ``core.graph_search``. Everything per query runs inside one numba call; a batch runs its
-queries in parallel, each thread with its own visited set.
+queries in parallel, each thread with its own visited set. The graph is stored in a locality order
+(``graph.reorder``); ``labels`` turns its node ids back into the caller's ids.
 """
 
 import numpy as np
 from numba import njit, prange
 
+from ..core.distances import convert_distances, prepare_query
 from ..core.graph_search import beam_search
 from .lsh import query_candidates
 
 
 @njit(cache=True)
-def lsh_beam_search(q, X, neighbors, degrees, directions, left, thresholds, starts, ends, roots,
-                    orders, k, beam, scale, bits, touched, entry_buf):
-    """One query: entry points = q's LSH buckets, then beam search (``core.graph_search``)."""
-    c = query_candidates(q, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
+def lsh_beam_search(q, X, neighbors, degrees, labels, directions, left, thresholds, starts, ends,
+                    roots, orders, k, beam, scale, angular, bits, touched, entry_buf, q_buf):
+    """One query: entry points = q's LSH buckets, then beam search (``core.graph_search``);
+    returns (labels of the k best, their distances in the metric, distances computed), or
+    count -1 for a query holding NaN or inf. Angular queries are unit-normalised into q_buf."""
+    ok, v = prepare_query(q, angular, q_buf)
+    if not ok:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), -1
+    c = query_candidates(v, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
                          entry_buf)
-    return beam_search(q, X, neighbors, degrees, entry_buf, c, k, beam, scale, bits, touched)
+    ids, d, nd = beam_search(v, X, neighbors, degrees, entry_buf, c, k, beam, scale, bits, touched)
+    for s in range(ids.shape[0]):
+        ids[s] = labels[ids[s]]
+    convert_distances(d, angular)
+    return ids, d, nd
 
 
 @njit(cache=True, parallel=True)
-def lsh_beam_search_many(Q, X, neighbors, degrees, directions, left, thresholds, starts, ends,
-                         roots, orders, k, beam, scale, bits, touched, entry_buf):
-    """Every query of Q, in parallel: thread slot p uses row p of bits / touched / entry_buf.
-    Rows padded with -1 / inf. Returns (ids, squared distances, distances computed per query)."""
+def lsh_beam_search_many(Q, X, neighbors, degrees, labels, directions, left, thresholds, starts,
+                         ends, roots, orders, k, beam, scale, angular, bits, touched, entry_buf,
+                         q_buf):
+    """Every query of Q, in parallel: thread slot p uses row p of bits / touched / entry_buf /
+    q_buf. Rows padded with -1 / inf. Returns (ids, distances, distances computed per query)."""
     m = Q.shape[0]
     slots = bits.shape[0]
     out_i = np.full((m, k), -1, dtype=np.int64)
@@ -31,9 +43,9 @@ def lsh_beam_search_many(Q, X, neighbors, degrees, directions, left, thresholds,
     n_dist = np.zeros(m, dtype=np.int64)
     for p in prange(slots):
         for r in range(p, m, slots):
-            ids, d, nd = lsh_beam_search(Q[r], X, neighbors, degrees, directions, left, thresholds,
-                                         starts, ends, roots, orders, k, beam, scale, bits[p],
-                                         touched[p], entry_buf[p])
+            ids, d, nd = lsh_beam_search(Q[r], X, neighbors, degrees, labels, directions, left,
+                                         thresholds, starts, ends, roots, orders, k, beam, scale,
+                                         angular, bits[p], touched[p], entry_buf[p], q_buf[p])
             out_i[r, :ids.shape[0]] = ids
             out_d[r, :ids.shape[0]] = d
             n_dist[r] = nd

@@ -1,8 +1,8 @@
 """KNNGraphIndex: the public API of the LSH-initialised K-NN graph (seed 003).
 
 fit: variable-length LSH tables (``lsh``) -> initial graph -> NN-descent (``nndescent``) -> search
-graph (``search_graph``). search: hash the query into its LSH buckets for entry points, then beam
-search (``beam_search``). Angular data is unit-normalised first, so the
+graph (``search_graph``), stored in a locality order (``reorder``). search: hash the query into its
+LSH buckets for entry points, then beam search (``beam_search``), ids mapped back to the caller's. Angular data is unit-normalised first, so the
 Euclidean ranking is the angular one; reported angular distances are 1 - cosine.
 """
 
@@ -22,6 +22,7 @@ from .beam_search import lsh_beam_search, lsh_beam_search_many
 from .lsh import DIRECTIONS, LSHTables
 from .nndescent import default_pool_size, nn_descent
 from .quality import GraphRecallProbe, graph_recall
+from .reorder import inverse, locality_labels, relabel_rows
 from .search_graph import prepare_search_graph
 
 INITS = ("lsh", "random")
@@ -45,8 +46,9 @@ class KNNGraphIndex:
     capacity during the build, >= K; KGraph's L - the K nearest of the pool form the graph;
     default ``nndescent.default_pool_size``), max_candidates (per-node new/old candidate lists; default
     rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
-    max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), n_jobs
-    (build threads), seed.
+    max_degree and prune_alpha (search graph), entry_tables (LSH tables hashed per query), reorder
+    (store the graph in the first LSH table's leaf order for memory locality; answers keep the
+    caller's ids), n_jobs (build threads), seed.
 
     The pruning switches are off by default because none paid in
     results/knngraph/bench_100000_switches.md (100k SIFT): early abandoning was 1.6x slower, the
@@ -58,7 +60,7 @@ class KNNGraphIndex:
                  bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
                  max_candidates=None, early_abandon=False, triangle_bound=False,
                  inner_product=False, max_degree=None, prune_alpha=1.0, entry_tables=1,
-                 n_jobs=None, seed=0, progress=False):
+                 reorder=True, n_jobs=None, seed=0, progress=False):
         self.metric = check_metric(metric)
         self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
         if init not in INITS:
@@ -87,6 +89,9 @@ class KNNGraphIndex:
         self.entry_tables = check_positive_int(entry_tables, "entry_tables")
         if init == "lsh" and self.entry_tables > self.lsh_tables:
             raise ValueError(f"entry_tables={self.entry_tables} exceeds lsh_tables={self.lsh_tables}")
+        if not isinstance(reorder, (bool, np.bool_)):
+            raise ValueError(f"reorder: must be True or False, got {reorder!r}")
+        self.reorder = bool(reorder)
         self.n_jobs = None if n_jobs is None else check_positive_int(n_jobs, "n_jobs")
         self.seed = int(seed)
         self.progress = bool(progress)
@@ -133,6 +138,7 @@ class KNNGraphIndex:
         t1 = time.perf_counter()
         self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
                                                             self.max_degree, self.prune_alpha)
+        self._store_in_order()
         t2 = time.perf_counter()
         self._init_search_state()
         self.last_stats = {"lsh_seconds": t_lsh, "graph_seconds": t1 - t0,
@@ -166,9 +172,27 @@ class KNNGraphIndex:
         self._sq = sq_dists.astype(np.float32)
         self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
                                                             self.max_degree, self.prune_alpha)
+        self._store_in_order()
         self._init_search_state()
         self.last_stats = {"mean_search_degree": float(self.degrees.mean())}
         return self
+
+    def _store_in_order(self):
+        """Move rows, graphs and LSH orders to the locality order (``reorder``); set labels, the
+        caller's id of each stored node."""
+        n = self.X.shape[0]
+        if not self.reorder:
+            self.labels = np.arange(n, dtype=np.int64)
+            return
+        labels = locality_labels(self.tables)
+        new_id = inverse(labels)
+        self.X = np.ascontiguousarray(self.X[labels])
+        self.neighbors = relabel_rows(self.neighbors, labels, new_id)
+        self.degrees = np.ascontiguousarray(self.degrees[labels])
+        self._ids = relabel_rows(self._ids, labels, new_id)
+        self._sq = np.ascontiguousarray(self._sq[labels])
+        self.tables.relabel(new_id)
+        self.labels = labels
 
     def _require_fit(self):
         if self.X is None:
@@ -181,9 +205,11 @@ class KNNGraphIndex:
 
     @property
     def neighbor_graph(self):
-        """(ids int64 (n, K), distances float32 (n, K)) of the K-NN graph, nearest first, no self."""
+        """(ids int64 (n, K), distances float32 (n, K)) of the K-NN graph, nearest first, no self;
+        row i and the ids are the caller's (whatever the storage order)."""
         self._require_fit()
-        return self._ids.astype(np.int64), to_metric(self._sq, self.metric)
+        new_id = inverse(self.labels)
+        return self.labels[self._ids[new_id]], to_metric(self._sq[new_id], self.metric)
 
     def graph_recall(self, n_sample=1000, seed=0):
         """Recall of the K-NN graph against the exact one on n_sample random nodes (None: all)."""
@@ -193,7 +219,20 @@ class KNNGraphIndex:
 
     # ---------------------------------------------------------------- search
     def _search_args(self, k, beam, epsilon, entry_tables):
-        """Checked search arguments: the LSH tables hashed for entry points, beam, scale."""
+        """Checked search arguments: the LSH tables hashed for entry points, beam, scale (kept per
+        query setting: a benchmark asks the same one thousands of times)."""
+        key = (k, beam, epsilon, entry_tables, type(k), type(beam), type(epsilon),
+               type(entry_tables))  # the types too: True == 1 and 10.0 == 10 must still fail
+        try:
+            return self._args_memo[key]
+        except (KeyError, TypeError):  # TypeError: an unhashable argument, checked below
+            pass
+        args = self._checked_search_args(k, beam, epsilon, entry_tables)
+        if len(self._args_memo) < 64:
+            self._args_memo[key] = args
+        return args
+
+    def _checked_search_args(self, k, beam, epsilon, entry_tables):
         beam = max(k, 10) if beam is None else check_positive_int(beam, "beam")
         nt = self.entry_tables if entry_tables is None else check_positive_int(entry_tables,
                                                                                "entry_tables")
@@ -207,7 +246,7 @@ class KNNGraphIndex:
                                                       low_open=False)) ** 2)
         t = self.tables
         return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt],
-                t.orders, k, max(beam, k), scale)
+                t.orders, k, max(beam, k), scale, self.metric == "angular")
 
     def search(self, q, k, beam=None, epsilon=None, entry_tables=None):
         """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours.
@@ -218,17 +257,17 @@ class KNNGraphIndex:
         gives the entry points (default: the index's entry_tables; at most its LSH tables).
         """
         self._require_fit()
-        q = as_query_vector(q, self.X.shape[1])
+        q = as_query_vector(q, self.X.shape[1], finite=False)  # the kernel checks finiteness
         k = check_k(k, self.X.shape[0])
-        if self.metric == "angular":
-            q = normalize_rows(q[None])[0]
-        ids, sq, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees,
-                                      *self._search_args(k, beam, epsilon, entry_tables),
-                                      self._bits[0],
-                                      self._touched[0], self._entry_buf[0])
+        ids, dist, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees, self.labels,
+                                        *self._search_args(k, beam, epsilon, entry_tables),
+                                        self._bits[0], self._touched[0], self._entry_buf[0],
+                                        self._q_buf[0])
+        if nd < 0:
+            as_query_vector(q, self.X.shape[1])  # raises, naming the problem
         self.last_stats = {"dist_comps": nd}
         self.counters.add(1, nd)
-        return ids, to_metric(sq, self.metric)
+        return ids, dist
 
     def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None):
         """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short; the
@@ -236,36 +275,34 @@ class KNNGraphIndex:
         self._require_fit()
         Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
         k = check_k(k, self.X.shape[0])
-        if self.metric == "angular":
-            Q = normalize_rows(Q)
         threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
         slots = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, Q.shape[0]))
         self._grow_search_state(slots)
         previous = numba.get_num_threads()
         numba.set_num_threads(slots)
         try:
-            ids, sq, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
+            ids, dist, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees, self.labels,
                                                *self._search_args(k, beam, epsilon,
                                                                   entry_tables),
                                                self._bits[:slots], self._touched[:slots],
-                                               self._entry_buf[:slots])
+                                               self._entry_buf[:slots], self._q_buf[:slots])
         finally:
             numba.set_num_threads(previous)
         self.last_stats = {"dist_comps": int(nd.sum())}
         self.counters.add(Q.shape[0], int(nd.sum()))
-        dist = np.where(ids >= 0, to_metric(np.where(ids >= 0, sq, 0), self.metric), np.inf)
-        return ids, dist.astype(np.float32)
+        return ids, dist
 
     # ---------------------------------------------------------------- persistence
     _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "lsh_directions",
                "rho", "delta", "max_iters", "pool_size", "max_candidates", "early_abandon",
                "triangle_bound", "inner_product", "max_degree", "prune_alpha", "entry_tables",
-               "n_jobs", "seed")
-    _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees")
+               "reorder", "n_jobs", "seed")
+    _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees", "labels")
 
     def _init_search_state(self):
         """Per-thread scratch of the search: visited sets and LSH entry buffers (one slot)."""
         self._bits = self._touched = self._entry_buf = None
+        self._args_memo = {}
         self._grow_search_state(1)
 
     def _grow_search_state(self, slots):
@@ -276,6 +313,7 @@ class KNNGraphIndex:
         self._touched = np.empty((slots, touched.shape[0]), dtype=np.int64)
         width = self.tables.n_tables * self.bucket_size
         self._entry_buf = np.empty((slots, width), dtype=np.int64)
+        self._q_buf = np.empty((slots, self.X.shape[1]), dtype=np.float32)
 
     def save(self, path):
         """Write the fitted index to the directory ``path`` atomically."""
@@ -297,10 +335,15 @@ class KNNGraphIndex:
         except (TypeError, ValueError) as exc:
             raise IndexFormatError(f"{path}: KNNGraphIndex parameters malformed ({exc})") from exc
         for a in cls._ARRAYS:
+            if a == "labels" and a not in stored.manifest["arrays"]:
+                continue  # written before the locality order: stored in the caller's order
             setattr(self, a, stored.array(a.lstrip("_")))
         n = self.X.shape[0]
+        if "labels" not in stored.manifest["arrays"]:
+            self.labels = np.arange(n, dtype=np.int64)
         if self._ids.shape != (n, self.n_neighbors) or self.neighbors.shape[0] != n or \
-                self.degrees.shape != (n,):
+                self.degrees.shape != (n,) or self.labels.shape != (n,) or \
+                (n and (self.labels.min() < 0 or self.labels.max() >= n)):
             raise IndexFormatError(f"{path}: KNNGraphIndex arrays have inconsistent shapes")
         self.tables = LSHTables.from_state(stored.arrays("lsh."), self.bucket_size, self.seed,
                                            self.lsh_directions, source=str(path))

@@ -72,9 +72,12 @@ def split_segments(order, proj, depth, starts, ends, thresholds):
         thresholds[g] = 0.5 * (lower_max + upper_min)
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def descend_path(q, directions, left, thresholds, root, path):
-    """Walk one table's trie from root for q; fill path with the visited nodes, return its length."""
+    """Walk one table's trie from root for q; fill path with the visited nodes, return its length.
+
+    fastmath lets the dot product vectorise: in strict order its 784 adds were a 3,000-cycle
+    dependency chain per bit, 20 % of a Fashion-MNIST query."""
     node = root
     depth = 0
     path[0] = node
@@ -219,6 +222,11 @@ class LSHTables:
         return left, thresh, start, end
 
     ARRAYS = ("directions", "orders", "left", "thresholds", "starts", "ends", "roots")
+
+    def relabel(self, new_id):
+        """Rename the hashed points: point i becomes new_id[i] (the tries keep their shape)."""
+        self.orders = new_id[self.orders].astype(np.int32)
+        return self
 
     def state(self):
         """The built tables as a dict of arrays (what an index stores)."""

@@ -56,6 +56,29 @@ def test_batch_runs_in_parallel_and_answers_as_single_queries(bigann10k):
         assert not idx._bits.any()  # every walk left its visited set clean
 
 
+def test_the_locality_order_changes_storage_not_answers(index10, bigann10k):
+    """A reordered index answers with the caller's ids: the same neighbours and distances as the
+    index stored in the input order, and the same K-NN graph."""
+    plain = KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0, reorder=False).fit(bigann10k.train)
+    assert not np.array_equal(index10.labels, np.arange(9900))  # really stored in another order
+    np.testing.assert_array_equal(np.sort(index10.labels), np.arange(9900))
+    np.testing.assert_array_equal(index10.X, bigann10k.train[index10.labels])
+    np.testing.assert_array_equal(plain.labels, np.arange(9900))
+    np.testing.assert_array_equal(index10.neighbor_graph[0], plain.neighbor_graph[0])
+    np.testing.assert_allclose(index10.neighbor_graph[1], plain.neighbor_graph[1])
+    Q = bigann10k.test
+    for beam in (10, 64):
+        ids_r, d_r = index10.search_batch(Q, 10, beam=beam)
+        ids_p, d_p = plain.search_batch(Q, 10, beam=beam)
+        np.testing.assert_allclose(d_r, d_p, rtol=1e-5)  # same walk: ties may swap ids only
+        same = (ids_r == ids_p).mean()
+        assert same > 0.999, same
+        true = np.stack([distances(q, bigann10k.train[i], "euclidean") for q, i in zip(Q, ids_r)])
+        np.testing.assert_allclose(d_r, true, rtol=1e-3)  # ids are the caller's rows
+    ids, d = index10.search(Q[0], 10, beam=30)
+    np.testing.assert_allclose(d, distances(Q[0], bigann10k.train[ids], "euclidean"), rtol=1e-3)
+
+
 def test_recall_reaches_0_999_at_the_largest_beam(bigann10k):
     """The top of the committed grid (algos.yaml) on the embedded real SIFT set."""
     idx = KNNGraphIndex(n_neighbors=20, seed=0).fit(bigann10k.train)
@@ -115,7 +138,7 @@ def test_random_init_variant(bigann10k):
     ({"n_neighbors": 0}, "n_neighbors"), ({"bucket_size": 1}, "bucket_size"),
     ({"delta": -0.1}, "delta"), ({"metric": "cosine"}, "metric"), ({"pool_size": 5}, "pool_size"),
     ({"n_jobs": 0}, "n_jobs"), ({"entry_tables": 9}, "entry_tables"), ({"max_iters": 1.5}, "max_iters"),
-    ({"lsh_directions": "pca"}, "lsh_directions"),
+    ({"lsh_directions": "pca"}, "lsh_directions"), ({"reorder": "yes"}, "reorder"),
 ])
 def test_bad_parameters(kw, msg):
     with pytest.raises(ValueError, match=msg):
@@ -145,6 +168,10 @@ def test_bad_data_and_queries(index10, bigann10k):
         index10.search(bigann10k.test[0], 10_000)
     with pytest.raises(ValueError, match="beam"):
         index10.search(bigann10k.test[0], 3, beam=0)
+    index10.search(bigann10k.test[0], 3, beam=1)  # a setting already checked is remembered ...
+    for bad in (True, 1.0, "1"):  # ... but not for look-alikes of another type
+        with pytest.raises(ValueError, match="beam"):
+            index10.search(bigann10k.test[0], 3, beam=bad)
 
 
 def test_save_load_round_trip_and_bad_directories(bigann10k, tmp_path):
@@ -159,7 +186,8 @@ def test_save_load_round_trip_and_bad_directories(bigann10k, tmp_path):
     np.testing.assert_array_equal(ids_a, ids_b)
     np.testing.assert_array_equal(d_a, d_b)
     np.testing.assert_array_equal(idx.neighbor_graph[0], back.neighbor_graph[0])
-    assert back.n_neighbors == 8 and back.lsh_tables == 3 and back.size == 2000
+    np.testing.assert_array_equal(idx.labels, back.labels)
+    assert back.reorder and back.n_neighbors == 8 and back.lsh_tables == 3 and back.size == 2000
     raw = bytearray((path / "neighbors.npy").read_bytes())
     raw[-3] ^= 0xFF
     (path / "neighbors.npy").write_bytes(bytes(raw))

@@ -99,8 +99,10 @@ def hover_point(page, trace, point):
     marker = page.locator("#recall-plot .scatterlayer .trace").nth(trace).locator(
         "path.point").nth(point)
     box = marker.bounding_box()
-    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     label = page.locator("#recall-plot .hoverlayer .hovertext").first
+    page.mouse.move(0, 0)  # off the plot first: the label of the previous point must go
+    label.wait_for(state="detached", timeout=5000)
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
     label.wait_for(timeout=5000)
     return label.text_content()
 

@@ -1,0 +1,150 @@
+"""Where the microseconds of one K-NN graph query go: Python wrapper, LSH entry, distances, walk.
+
+Builds a KNNGraphIndex (K=20, library defaults) and times --queries queries one at a time at
+several beams (entry tables as given): the whole ``search`` call, the numba kernel alone
+(``lsh_beam_search``), the LSH entry alone (``query_candidates``) and the distance floor: the same
+rows the walk evaluated (the entry points and the walk's recorded visits, in the walk's order)
+computed again in one tight loop, with the rows of the other queries in between so they are not
+in cache. What is left of the kernel is the walk's own work: heaps, visited bits, the neighbour
+lists' reads. Each part is the best of --runs passes, the parts interleaved in every pass.
+
+    python benchmarks/profile_graph_query.py --out results/knngraph/profile_sift-1m
+    python benchmarks/profile_graph_query.py --data data/fashion-mnist-784-euclidean.hdf5 \\
+        --out results/knngraph/profile_fashion-mnist
+"""
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import h5py
+import numpy as np
+from numba import njit
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from annann.core.atomic import atomic_path  # noqa: E402
+from annann.core.distances import sq_l2_vec  # noqa: E402
+from annann.core.graph_search import clear_marks  # noqa: E402
+from annann.data.evaluation import knn_recall  # noqa: E402
+from annann.graph.beam_search import lsh_beam_search  # noqa: E402
+from annann.graph.index import KNNGraphIndex  # noqa: E402
+from annann.graph.lsh import query_candidates  # noqa: E402
+from ann_benchmarks_plugin.provenance import machine_info  # noqa: E402
+
+DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
+
+
+@njit(cache=True)
+def entry_only(q, directions, left, thresholds, starts, ends, roots, orders, bits, out):
+    """The LSH entry of one query (its marks cleared again); returns the entry count."""
+    c = query_candidates(q, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
+                         out)
+    clear_marks(bits, out, c)
+    return c
+
+
+@njit(cache=True, fastmath=True)
+def distances_of(Q, X, rows, starts):
+    """Squared distances of query r to rows[starts[r]:starts[r + 1]], every query in turn."""
+    s = 0.0
+    for r in range(Q.shape[0]):
+        for t in range(starts[r], starts[r + 1]):
+            s += sq_l2_vec(Q[r], X, rows[t])
+    return s
+
+
+def best_of(fns, runs):
+    """Best time of each function over runs passes, interleaved in every pass."""
+    best = [np.inf] * len(fns)
+    for _ in range(runs):
+        for i, fn in enumerate(fns):
+            t0 = time.perf_counter()
+            fn()
+            best[i] = min(best[i], time.perf_counter() - t0)
+    return best
+
+
+def visited_rows(idx, Q, args):
+    """Per query, the rows the walk computed a distance to, in its order (CSR: rows, starts)."""
+    rows, starts = [], [0]
+    for q in Q:
+        _, _, nd = lsh_beam_search(q, idx.X, idx.neighbors, idx.degrees, idx.labels, *args, idx._bits[0],
+                                   idx._touched[0], idx._entry_buf[0], idx._q_buf[0])
+        c = entry_only(q, *args[:7], idx._bits[0], idx._entry_buf[0])
+        rows.append(idx._entry_buf[0, :c].copy())
+        lsh_beam_search(q, idx.X, idx.neighbors, idx.degrees, idx.labels, *args, idx._bits[0],
+                        idx._touched[0], idx._entry_buf[0], idx._q_buf[0])
+        rows.append(idx._touched[0, :nd - c].copy())
+        starts.append(starts[-1] + nd)
+    return np.concatenate(rows).astype(np.int64), np.asarray(starts, dtype=np.int64)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    ap.add_argument("--data", default=DEFAULT_DATA, help="ann-benchmarks HDF5 file")
+    ap.add_argument("--queries", type=int, default=1000, help="queries timed")
+    ap.add_argument("--beams", default="16,64,256", help="beams profiled")
+    ap.add_argument("--entry-tables", type=int, default=8, help="LSH tables hashed per query")
+    ap.add_argument("--runs", type=int, default=5, help="passes per part, best kept")
+    ap.add_argument("--out", required=True, help="output stem (.json and .md are written)")
+    a = ap.parse_args(argv)
+    with h5py.File(a.data, "r") as f:
+        X = np.ascontiguousarray(f["train"][:], dtype=np.float32)
+        Q = np.ascontiguousarray(f["test"][:a.queries], dtype=np.float32)
+        true_d = f["distances"][:a.queries, :10]
+    t0 = time.perf_counter()
+    idx = KNNGraphIndex(n_neighbors=20, seed=0).fit(X)
+    build = time.perf_counter() - t0
+    k, n = 10, len(Q)
+    rows_out = []
+    for beam in (int(b) for b in a.beams.split(",")):
+        args = idx._search_args(k, beam, None, a.entry_tables)
+        rows, starts = visited_rows(idx, Q, args)
+        found = np.array([idx.search(q, k, beam=beam, entry_tables=a.entry_tables)[1] for q in Q])
+        recall = float(knn_recall(true_d, found, k).mean())
+        bits, buf = idx._bits[0], idx._entry_buf[0]
+        parts = best_of([
+            lambda: [idx.search(q, k, beam=beam, entry_tables=a.entry_tables) for q in Q],
+            lambda: [lsh_beam_search(q, idx.X, idx.neighbors, idx.degrees, idx.labels, *args, bits,
+                                     idx._touched[0], buf, idx._q_buf[0]) for q in Q],
+            lambda: [entry_only(q, *args[:7], bits, buf) for q in Q],
+            lambda: distances_of(Q, idx.X, rows, starts)], a.runs)
+        total, kernel, entry, dist = (p / n * 1e6 for p in parts)
+        rows_out.append({"beam": beam, "recall": recall, "dist_comps": float(starts[-1] / n),
+                         "total_us": total, "wrapper_us": total - kernel, "kernel_us": kernel,
+                         "lsh_entry_us": entry, "distances_us": dist,
+                         "walk_us": kernel - entry - dist,
+                         "ns_per_distance": dist * 1e3 / (starts[-1] / n)})
+        print(rows_out[-1], flush=True)
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    command = " ".join(["benchmarks/profile_graph_query.py"] + (sys.argv[1:] if argv is None
+                                                                else argv))
+    info = machine_info(command, ("numpy", "numba"), ROOT)
+    md = [f"# One K-NN graph query, where the time goes ({n} queries of {Path(a.data).name}, "
+          f"{X.shape[0]:,} x {X.shape[1]}, entry tables {a.entry_tables}, best of {a.runs} passes)",
+          "", f"- command: `{command}`",
+          f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date_utc']}; git "
+          f"{info['git']}; load {info['load_avg']} at the end; index built in {build:.0f} s",
+          "- whole search = Python wrapper + kernel; kernel = LSH entry + distances + walk "
+          "(heaps, visited bits, neighbour lists), the distances timed on the same rows in the "
+          "walk's order", "",
+          "| beam | recall@10 | distances / query | whole search (us) | wrapper (us) | LSH entry "
+          "(us) | distances (us) | walk (us) | ns per distance |",
+          "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    md += [f"| {r['beam']} | {r['recall']:.4f} | {r['dist_comps']:.0f} | {r['total_us']:.1f} | "
+           f"{r['wrapper_us']:.1f} | {r['lsh_entry_us']:.1f} | {r['distances_us']:.1f} | "
+           f"{r['walk_us']:.1f} | {r['ns_per_distance']:.0f} |" for r in rows_out]
+    for suffix, text in ((".json", json.dumps({"rows": rows_out, "machine": info}, indent=1)),
+                         (".md", "\n".join(md) + "\n")):
+        with atomic_path(out.with_suffix(suffix)) as tmp:
+            Path(tmp).write_text(text)
+
+
+if __name__ == "__main__":
+    main()
