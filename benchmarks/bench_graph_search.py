@@ -46,15 +46,19 @@ TARGETS = (0.8, 0.9, 0.95, 0.99, 0.999)
 PACKAGES = ("numpy", "numba", "hnswlib", "pynndescent")
 
 
-def pareto_at(points, target):
-    """QPS at recall target on the Pareto frontier of (recall, qps) points; None if not reached."""
-    pts = sorted(points, key=lambda p: (-p[0], -p[1]))
+def frontier(points):
+    """The Pareto frontier (recall ascending) of (recall, qps) points."""
     front, best = [], -1.0
-    for r, q in pts:
+    for r, q in sorted(points, key=lambda p: (-p[0], -p[1])):
         if q > best:
             front.append((r, q))
             best = q
-    front.sort()
+    return sorted(front)
+
+
+def pareto_at(points, target):
+    """QPS at recall target on the Pareto frontier of (recall, qps) points; None if not reached."""
+    front = frontier(points)
     if not front or front[-1][0] < target:
         return None
     for (r0, q0), (r1, q1) in zip(front, front[1:]):
@@ -209,16 +213,6 @@ def markdown(s):
             lines += [f"| {r} | {name} | {p['param']} | {p['recall']:.4f} | {p['qps']:.0f} |"
                       for p in pts]
     return "\n".join(lines) + "\n"
-
-
-def frontier(points):
-    """The Pareto frontier (recall ascending) of (recall, qps) points."""
-    front, best = [], -1.0
-    for r, q in sorted(points, key=lambda p: (-p[0], -p[1])):
-        if q > best:
-            front.append((r, q))
-            best = q
-    return sorted(front)
 
 
 def plot(s, path):

@@ -34,6 +34,7 @@ from annann.graph.beam_search import lsh_beam_search  # noqa: E402
 from annann.graph.index import KNNGraphIndex  # noqa: E402
 from annann.graph.lsh import query_candidates  # noqa: E402
 from ann_benchmarks_plugin.provenance import machine_info  # noqa: E402
+from profile_ivf_query import best_of  # noqa: E402  (the same interleaved timing)
 
 DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
 
@@ -55,17 +56,6 @@ def distances_of(Q, X, rows, starts):
         for t in range(starts[r], starts[r + 1]):
             s += sq_l2_vec(Q[r], X, rows[t])
     return s
-
-
-def best_of(fns, runs):
-    """Best time of each function over runs passes, interleaved in every pass."""
-    best = [np.inf] * len(fns)
-    for _ in range(runs):
-        for i, fn in enumerate(fns):
-            t0 = time.perf_counter()
-            fn()
-            best[i] = min(best[i], time.perf_counter() - t0)
-    return best
 
 
 def visited_rows(idx, Q, args):
