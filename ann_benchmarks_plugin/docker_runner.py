@@ -3,7 +3,9 @@
 A container gets one pinned CPU, a memory limit, no network, the dataset's directory read-only at
 /data and the results directory read-write at /results; it runs as the host user so the result
 files it writes belong to that user. A definition that outlives its timeout is killed and
-reported. ``build_images`` builds the top-level Dockerfile once and tags it as every docker_tag.
+reported. ``build_images`` builds the top-level Dockerfile once per set of extras the algorithms
+need (``image_plan``: TensorFlow only in ANNANN's image) and tags each build as the docker_tags it
+serves; numba's kernels are compiled into each image at build time.
 """
 
 import os
@@ -14,9 +16,9 @@ from pathlib import Path
 import psutil
 
 from .definitions import load_config
+from .install import OUR_MODULE, PLUGIN_DIR, image_extras
 
 SOURCE_ROOT = Path(__file__).resolve().parents[1]
-NUMBA_CACHE = Path.home() / ".cache" / "annann" / "docker-numba"
 
 
 class DockerError(RuntimeError):
@@ -37,12 +39,12 @@ def _client(client=None):
 @dataclass
 class DockerOptions:
     """How containers are started: CPU set, memory limit (bytes or '4g'; default: all memory
-    available now) and a host directory kept as numba's cache (compiled kernels are reused by later
-    containers, as they are across processes in local mode; None disables it)."""
+    available now) and optionally a host directory mounted as numba's cache (default None: the
+    cache compiled into the image at build time serves)."""
 
     cpu: str = "0"
     memory: object = None
-    numba_cache: object = NUMBA_CACHE
+    numba_cache: object = None
     log: object = print
     client: object = field(default=None, repr=False)
 
@@ -97,8 +99,6 @@ def run_in_container(image, command, dataset_path, results_dir, timeout, options
         cache.mkdir(parents=True, exist_ok=True)
         volumes[str(cache)] = {"bind": "/numba-cache", "mode": "rw"}
         env["NUMBA_CACHE_DIR"] = "/numba-cache"
-    else:
-        env["NUMBA_CACHE_DIR"] = "/tmp/numba-cache"
     memory = options.memory or int(psutil.virtual_memory().available)
     container = client.containers.run(
         image, command[1:], entrypoint=command[:1], volumes=volumes, environment=env,
@@ -154,27 +154,54 @@ def docker_tags(definitions_path):
     return tags
 
 
-def build_images(tags, base_image="ann-benchmarks", buildargs=None, network=None,
+def image_plan(definitions_path, plugin_dir=PLUGIN_DIR):
+    """{extras (tuple): [docker_tag, ...]}: one image per set of annann extras, tagged as every
+    docker_tag whose adapters need that set (``install.image_extras``; entries of modules outside
+    our plugin need none), tags in order of first appearance."""
+    needs = {}
+    for metrics in load_config(definitions_path).values():
+        for items in (metrics.values() if isinstance(metrics, dict) else ()):
+            for entry in items or []:
+                tag = entry.get("docker_tag") if isinstance(entry, dict) else None
+                if not tag:
+                    continue
+                module = str(entry.get("module", ""))
+                folder = module[len(OUR_MODULE):] if module.startswith(OUR_MODULE) else None
+                extras = image_extras(folder, plugin_dir) if folder else ()
+                needs.setdefault(tag, set()).update(extras)
+    plan = {}
+    for tag, extras in needs.items():
+        plan.setdefault(tuple(sorted(extras)), []).append(tag)
+    return plan
+
+
+def build_images(plan, base_image="ann-benchmarks", buildargs=None, network=None,
                  context=SOURCE_ROOT, client=None, log=print):
-    """Build the top-level Dockerfile once and tag the image as every tag; return the image id."""
-    if not tags:
+    """Build the top-level Dockerfile once per entry of ``plan`` ({extras: tags}, see
+    ``image_plan``) with build argument EXTRAS, tagging each image as its tags; returns
+    {tag: image id}."""
+    if not any(plan.values()):
         raise DockerError("no docker_tag to build")
     if not (Path(context) / "Dockerfile").is_file():
         raise DockerError(f"{context}: no Dockerfile (build-images needs the annann checkout)")
     client = _client(client)
-    args = {"BASE_IMAGE": base_image, **(buildargs or {})}
-    image_id = None
-    for chunk in client.api.build(path=str(context), dockerfile="Dockerfile", tag=tags[0],
-                                  buildargs=args, network_mode=network, rm=True, forcerm=True,
-                                  decode=True):
-        if "error" in chunk:
-            raise DockerError(f"docker build failed: {chunk['error'].strip()}")
-        if chunk.get("stream", "").strip():
-            log(chunk["stream"].rstrip())
-        if "aux" in chunk and "ID" in chunk["aux"]:
-            image_id = chunk["aux"]["ID"]
-    image = client.images.get(tags[0])
-    for tag in tags[1:]:
-        image.tag(tag)
-    log(f"built {image.short_id} and tagged it {', '.join(tags)}")
-    return image_id or image.id
+    ids = {}
+    for extras, tags in plan.items():
+        args = {"BASE_IMAGE": base_image, **(buildargs or {}), "EXTRAS": ",".join(extras)}
+        image_id = None
+        for chunk in client.api.build(path=str(context), dockerfile="Dockerfile", tag=tags[0],
+                                      buildargs=args, network_mode=network, rm=True, forcerm=True,
+                                      decode=True):
+            if "error" in chunk:
+                raise DockerError(f"docker build failed: {chunk['error'].strip()}")
+            if chunk.get("stream", "").strip():
+                log(chunk["stream"].rstrip())
+            if "aux" in chunk and "ID" in chunk["aux"]:
+                image_id = chunk["aux"]["ID"]
+        image = client.images.get(tags[0])
+        for tag in tags[1:]:
+            image.tag(tag)
+        log(f"built {image.short_id} (extras: {', '.join(extras) or 'none'}) and tagged it "
+            f"{', '.join(tags)}")
+        ids.update(dict.fromkeys(tags, image_id or image.id))
+    return ids

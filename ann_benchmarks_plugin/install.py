@@ -6,9 +6,11 @@ itself), writes ``ann_benchmarks/algorithms/<folder>/``: ``module.py`` (our adap
 ``from ..base.module import BaseANN`` resolves to the harness's class there), ``config.yml`` (that
 folder's algos.yaml entries, with the harness's module path and ``ann-benchmarks-<folder>`` docker
 tag), and a ``Dockerfile`` from ``ann-benchmarks`` (the default of its BASE_IMAGE argument) that
-installs the annann wheel and the pinned dependency versions copied next to it. A marker file
-lists what was written, so re-installing is idempotent, foreign folders are never overwritten
-without ``force`` and uninstalling removes only our files.
+installs the annann wheel with the extras that adapter needs (``image_extras``: TensorFlow only
+for an adapter of ``annann.learned``) at the pinned versions copied next to it, then fills numba's
+cache inside the image (``python -m annann.warmup``). A marker file lists what was written, so
+re-installing is idempotent, foreign folders are never overwritten without ``force`` and
+uninstalling removes only our files.
 """
 
 import ast
@@ -33,6 +35,8 @@ UPSTREAM_FOLDERS = frozenset({"base", "bruteforce", "hnswlib"})
 PEER_PREFIX = "peer_"
 OUR_MODULE = "ann_benchmarks_plugin.algorithms."
 HARNESS_MODULE = "ann_benchmarks.algorithms."
+LEARNED_PACKAGE = "annann.learned"
+NUMBA_CACHE_DIR = "/opt/annann/numba-cache"
 
 
 class InstallError(ValueError):
@@ -117,9 +121,34 @@ def check_adapter_imports(source, where):
                                    f"its dependencies nor the standard library")
 
 
-def render_dockerfile(folder, wheel_name):
-    """The algorithm image: the upstream base plus the annann wheel and pinned dependencies."""
+def imported_modules(source, where="module.py"):
+    """Absolute names of the modules a Python source imports (relative imports left out)."""
+    out = set()
+    for node in ast.walk(ast.parse(source, filename=str(where))):
+        if isinstance(node, ast.Import):
+            out.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and not node.level:
+            out.add(node.module)
+    return out
+
+
+def image_extras(folder, plugin_dir=PLUGIN_DIR):
+    """The annann extras the image of one adapter folder needs: ``peers`` for a peer wrapper,
+    ``learned`` (TensorFlow) if the adapter imports annann.learned; none for the others."""
+    module_py = Path(plugin_dir) / folder / "module.py"
+    extras = ["peers"] if folder.startswith(PEER_PREFIX) else []
+    if module_py.is_file() and any(
+            m == LEARNED_PACKAGE or m.startswith(LEARNED_PACKAGE + ".")
+            for m in imported_modules(module_py.read_text(), module_py)):
+        extras.append("learned")
+    return tuple(extras)
+
+
+def render_dockerfile(folder, wheel_name, extras=()):
+    """The algorithm image: the upstream base plus the annann wheel with ``extras`` at pinned
+    versions, and numba's kernels compiled into a cache inside the image."""
     src = f"ann_benchmarks/algorithms/{folder}"
+    target = f"/tmp/annann/{wheel_name}" + (f"[{','.join(extras)}]" if extras else "")
     return (
         f"# Written by `annann-bench install-plugin`; build it with `python install.py "
         f"--algorithm {folder}`.\n"
@@ -129,9 +158,15 @@ def render_dockerfile(folder, wheel_name):
         "ARG PIP_NO_INDEX\n"
         "ARG PIP_FIND_LINKS\n"
         f"COPY {src}/constraints.txt {src}/{wheel_name} /tmp/annann/\n"
-        "RUN PIP_CONSTRAINT=/tmp/annann/constraints.txt pip install --no-cache-dir "
-        f"/tmp/annann/{wheel_name} \\\n"
+        f"# annann{'[' + ','.join(extras) + ']' if extras else ' without extras (no TensorFlow)'}"
+        " at the versions of constraints.txt\n"
+        f'RUN PIP_CONSTRAINT=/tmp/annann/constraints.txt pip install --no-cache-dir "{target}" '
+        "\\\n"
         "    && rm -rf /tmp/annann\n"
+        "# numba's kernels compiled now, into a cache any user may read and extend: a run loads\n"
+        "# them instead of compiling inside the timed fit\n"
+        f"ENV NUMBA_CACHE_DIR={NUMBA_CACHE_DIR}\n"
+        'RUN python3 -m annann.warmup && chmod -R a+rwX "$NUMBA_CACHE_DIR"\n'
         "RUN python3 -c 'import annann'\n")
 
 
@@ -230,28 +265,38 @@ def install_plugin(target, definitions=None, wheel=None, force=False, plugin_dir
         if dest.exists() and folder not in ours and not force:
             raise InstallError(f"{dest} exists and was not written by annann-bench install-plugin;"
                                f" use --force to overwrite it")
-    constraints = Path(source_root) / "docker" / "constraints.txt"
-    if not constraints.is_file():
-        raise InstallError(f"{constraints}: missing pinned dependency versions")
+    extras = {folder: image_extras(folder, plugin_dir) for folder in folders}
+    pins = {folder: constraints_for(source_root, e) for folder, e in extras.items()}
     with tempfile.TemporaryDirectory() as tmp:
         wheel = Path(wheel) if wheel else build_wheel(tmp, source_root)
         written = []
         for folder, cfg in folders.items():
             _install_folder(adir / folder, folder, cfg, Path(plugin_dir) / folder / "module.py",
-                            wheel, constraints)
+                            wheel, pins[folder], extras[folder])
             written.append(folder)
     return written
 
 
-def _install_folder(dest, folder, cfg, module_py, wheel, constraints):
+def constraints_for(source_root, extras):
+    """The pinned versions of an image with these extras: docker/constraints.txt, then
+    docker/constraints-<extra>.txt of each extra (bytes)."""
+    docker = Path(source_root) / "docker"
+    paths = [docker / "constraints.txt"] + [docker / f"constraints-{e}.txt" for e in extras]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise InstallError(f"missing pinned dependency versions: {', '.join(missing)}")
+    return b"".join(p.read_bytes() for p in paths)
+
+
+def _install_folder(dest, folder, cfg, module_py, wheel, constraints, extras):
     old = _read_marker(dest) or {}
     created = old.get("created_folder", not dest.exists())
     dest.mkdir(parents=True, exist_ok=True)
     files = {
         "module.py": module_py.read_bytes(),
         "config.yml": yaml.safe_dump(cfg, sort_keys=False, default_flow_style=None).encode(),
-        "Dockerfile": render_dockerfile(folder, wheel.name).encode(),
-        "constraints.txt": constraints.read_bytes(),
+        "Dockerfile": render_dockerfile(folder, wheel.name, extras).encode(),
+        "constraints.txt": constraints,
         wheel.name: wheel.read_bytes(),
     }
     for name, data in files.items():

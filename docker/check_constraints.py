@@ -1,8 +1,11 @@
-"""Check that docker/constraints.txt resolves as one consistent set on each supported Python.
+"""Check that each image's pinned sets (docker/constraints*.txt) resolve as one consistent set on
+each supported Python.
 
-Evaluates the environment markers for each target version, then asks pip (``install --dry-run``
-with ``--python-version``; needs the package index) to resolve every pin together from wheels,
-pulling in nothing unpinned (hnswlib, which has no wheel, is checked only for its pin). Run it after changing a pin:
+The images are: the core set alone (annann_raw, knngraph, the reference adapters), core + peers,
+core + learned (ANNANN). For each, evaluates the environment markers for each target version, then
+asks pip (``install --dry-run`` with ``--python-version``; needs the package index) to resolve
+every pin together from wheels, pulling in nothing unpinned (hnswlib, which has no wheel, is
+checked only for its pin). Run it after changing a pin:
 
     python docker/check_constraints.py            # exit status 1 if a version does not resolve
 """
@@ -19,13 +22,18 @@ VERSIONS = ("3.10", "3.11")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "any")
 SOURCE_ONLY = {"hnswlib"}
+IMAGES = {"core": ("constraints.txt",),
+          "peers": ("constraints.txt", "constraints-peers.txt"),
+          "learned": ("constraints.txt", "constraints-learned.txt")}
 
 
-def pins_for(version, path=HERE / "constraints.txt"):
-    """The exact pins that apply on one Python version."""
+def pins_for(version, paths=IMAGES["core"]):
+    """The exact pins of the files ``paths`` (names in docker/) that apply on one Python version."""
     env = {"python_version": version, "python_full_version": f"{version}.0"}
     out = []
-    for line in path.read_text().splitlines():
+    lines = [(HERE / name, line) for name in paths
+             for line in (HERE / name).read_text().splitlines()]
+    for path, line in lines:
         if line.strip() and not line.startswith("#"):
             req = Requirement(line)
             if not str(req.specifier).startswith("=="):
@@ -35,8 +43,8 @@ def pins_for(version, path=HERE / "constraints.txt"):
     return out
 
 
-def resolves(version):
-    pins = [p for p in pins_for(version) if Requirement(p).name not in SOURCE_ONLY]
+def resolves(version, paths):
+    pins = [p for p in pins_for(version, paths) if Requirement(p).name not in SOURCE_ONLY]
     with tempfile.TemporaryDirectory() as tmp:
         cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed",
                "--only-binary=:all:", "--python-version", version, "--target", tmp, *pins]
@@ -58,10 +66,11 @@ def canonical(name):
 def main():
     ok = True
     for version in VERSIONS:
-        good, tail = resolves(version)
-        print(f"Python {version}: {'resolves' if good else 'DOES NOT RESOLVE'} "
-              f"({len(pins_for(version))} pins){'' if good else ': ' + ' '.join(tail)}")
-        ok &= good
+        for image, paths in IMAGES.items():
+            good, tail = resolves(version, paths)
+            print(f"Python {version}, {image} image: {'resolves' if good else 'DOES NOT RESOLVE'} "
+                  f"({len(pins_for(version, paths))} pins){'' if good else ': ' + ' '.join(tail)}")
+            ok &= good
     return 0 if ok else 1
 
 

