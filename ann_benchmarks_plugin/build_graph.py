@@ -30,8 +30,9 @@ def add_arguments(p):
                    help="local: memory limit per worker, e.g. 4GB")
     p.add_argument("--bucket-size", type=positive_int, default=32,
                    help="LSH bucket size inside partitions")
-    p.add_argument("--partition-size", type=positive_int, default=100_000,
-                   help="max core rows of one partition task")
+    p.add_argument("--partition-size", type=positive_int, default=None,
+                   help="max core rows of one partition task (default: ~1.1 x rows / worker "
+                        "threads, at most 2,000,000)")
     p.add_argument("--chunk-rows", type=positive_int, default=100_000,
                    help="rows per read / shard")
     p.add_argument("--rounds", type=positive_int, default=10, help="max refinement rounds")

@@ -1,14 +1,17 @@
 """Benchmark: the distributed K-NN graph build (Dask LocalCluster) vs the single-machine build.
 
-Both build the K=20 graph of the first n rows of a SIFT file on the same 2 cores: the
-single-machine KNNGraphIndex (2 numba threads, in a child process so its peak RSS is its own) and
-``annann.distributed_build`` on a LocalCluster of --workers processes with one thread each. Graph
-recall is by id against the exact graph on --graph-sample sampled nodes (annann.graph_quality).
-Per round of the distributed build: wall time, distance evaluations, partition sizes, bytes into
-the partition and merge tasks (the shuffle a cluster moves), bytes actually sent between the
-worker processes, checkpoint bytes, and each worker's peak RSS (its monitor, sampled every 0.5 s).
-Output: results/distributed/bench_<n>.json + .md. The 1M run takes minutes: wrap it in
-``flock /tmp/annann-bench.lock`` on a shared machine.
+Both build the K=20 graph of the first n rows of a SIFT file on the same cores: the single-machine
+KNNGraphIndex (2 numba threads, in a child process so its peak RSS is its own) and
+``annann.distributed.build`` on a LocalCluster of W worker processes with one thread each, for
+every W of --workers (1, 2 and 4 by default), in the alternating order single, W..., single, so
+the single build is timed twice (the spread shows the machine's noise). Graph recall is by id
+against the exact graph on --graph-sample sampled nodes (annann.graph_quality), for the final
+graph and after every round (read from the round's checkpoint shards; that reading is excluded
+from the wall time). Per round of the distributed build: wall time, distance evaluations,
+partition sizes, bytes the partitions read from storage, bytes of (id, distance, flag) lists
+exchanged, bytes actually sent between the worker processes, checkpoint bytes, and each worker's
+peak RSS (its monitor, sampled every 0.5 s). Output: results/distributed/bench_<n>.json + .md.
+The 1M run takes many minutes: wrap it in ``flock /tmp/annann-bench.lock`` on a shared machine.
 
     flock /tmp/annann-bench.lock python benchmarks/bench_distributed.py --n 100000
     flock /tmp/annann-bench.lock python benchmarks/bench_distributed.py
@@ -49,11 +52,14 @@ def _single_child(data, n, out, threads, conn):
     with h5py.File(data, "r") as f:
         X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
     KNNGraphIndex(n_neighbors=K, n_jobs=threads).fit(X[:5000])  # compile/load numba code
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    cpu0 = usage.ru_utime + usage.ru_stime
     t0 = time.perf_counter()
     idx = KNNGraphIndex(n_neighbors=K, n_jobs=threads, seed=0).fit(X)
     seconds = time.perf_counter() - t0
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     np.save(out, idx.neighbor_graph[0])
-    conn.send((seconds, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    conn.send((seconds, usage.ru_utime + usage.ru_stime - cpu0, usage.ru_maxrss * 1024,
                {k: idx.last_stats[k] for k in ("graph_seconds", "prepare_seconds", "dist_evals",
                                                "iterations")}))
 
@@ -65,45 +71,72 @@ def run_single(data, n, threads, tmp):
     parent, child = ctx.Pipe()
     proc = ctx.Process(target=_single_child, args=(data, n, str(out), threads, child))
     proc.start()
-    seconds, rss, stats = parent.recv()
+    seconds, cpu, rss, stats = parent.recv()
     proc.join()
-    return {"seconds": seconds, "peak_rss": rss, **stats}, np.load(out)
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_rss": rss, **stats}, np.load(out)
 
 
 def input_path(data, n, tmp):
-    """The HDF5 file itself for all rows, else the first n rows written to a .npy in tmp."""
+    """The first n rows (all: n >= rows) written to a .npy in tmp, as the workers map them.
+
+    (A compressed HDF5 input would be staged to the same layout by the build itself; writing it
+    here keeps that one-time copy out of every timed run.)"""
     with h5py.File(data, "r") as f:
         total = f["train"].shape[0]
-        if n >= total:
-            return str(data), total
+        n = min(n, total)
         path = Path(tmp) / f"first_{n}.npy"
         np.save(path, np.asarray(f["train"][:n], dtype=np.float32))
     return str(path), n
 
 
-def run_distributed(path, n, args, tmp):
-    """Distributed build on a LocalCluster: (result dict, graph ids)."""
+def run_distributed(path, n, workers, args, tmp, probe):
+    """Distributed build on a LocalCluster of `workers` processes: (result dict, graph ids)."""
     from distributed import Client, LocalCluster
 
+    from annann.core.heaps import sorted_rows
+    from annann.distributed import checkpoint as ckpt
     from annann.distributed.build import build_knn_graph
 
-    out = Path(tmp) / "graph"
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True,
+    out = Path(tmp) / f"graph_{workers}"
+    ckpt_dir = Path(tmp) / f"graph_{workers}.ckpt"
+    recalls, excluded = [], []
+
+    def on_round(stats):
+        t = time.perf_counter()
+        shards = sorted(ckpt.round_dir(ckpt_dir, stats["round"]).glob("shard_*.npy"))
+        ids, sq = (np.concatenate(a) for a in zip(*(ckpt.load_shard(p)[:2] for p in shards)))
+        recalls.append(probe.recall(sorted_rows(ids, sq)[0][:, :K]))
+        print(f"round {stats['round']}: recall {recalls[-1]:.4f}", flush=True)
+        excluded.append(time.perf_counter() - t)
+
+    with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
                       memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
-        print(f"dashboard: {client.dashboard_link}", flush=True)
+        print(f"{workers} workers, dashboard: {client.dashboard_link}", flush=True)
         with h5py.File(args.data, "r") as f:  # load the numba kernels in the workers, untimed
             warm = np.asarray(f["train"][:4000], dtype=np.float32)
         build_knn_graph(warm, Path(tmp) / "warm", client, n_neighbors=K,
                         partition_size=1000, chunk_rows=1000, max_rounds=1)
+        cpu0 = sum(client.run(_cpu_seconds).values())
         t0 = time.time()
-        stats = build_knn_graph(path, out, client, progress=True, n_neighbors=K,
-                                partition_size=args.partition_size, chunk_rows=args.chunk_rows,
-                                max_rounds=args.rounds, seed=0)
-        seconds = time.time() - t0
+        stats = build_knn_graph(path, out, client, checkpoint_dir=ckpt_dir, progress=True,
+                                n_neighbors=K, partition_size=args.partition_size,
+                                chunk_rows=args.chunk_rows, max_rounds=args.rounds, seed=0,
+                                on_round=on_round)
+        seconds = time.time() - t0 - sum(excluded)
+        cpu = sum(client.run(_cpu_seconds).values()) - cpu0
         peaks = client.run(_peak_since, since=t0)
+    for h, r in zip(stats["history"], recalls):
+        h["recall"] = r
     ids, _, _ = read_graph(out)
-    return {"seconds": seconds, "peak_rss_per_worker": peaks, **stats}, ids
+    return {"workers": workers, "seconds": seconds, "cpu_seconds": cpu,
+            "peak_rss_per_worker": peaks, **stats}, ids
+
+
+def _cpu_seconds():
+    """User + system CPU seconds of this worker process so far."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def _peak_since(dask_worker, since):
@@ -114,39 +147,64 @@ def _peak_since(dask_worker, since):
 
 def markdown(d):
     """The report as Markdown."""
-    m, s, r = d["meta"], d.get("single"), d["distributed"]
+    m, singles, runs = d["meta"], d["single"], d["distributed"]
     mb = 2 ** 20
     lines = [f"# Distributed K-NN graph build ({m['n']} x {m['dim']}, {m['dataset']}, K={K})", "",
              f"Command: `{m['command']}`  ",
              f"Machine: {m['nproc']} CPUs ({m['cpu']}), {m['mem_gib']} GiB; {m['date_utc']}; "
-             f"{versions_text(m)}; git {m['git']}.  ",
-             f"1-min load average at start {m['load_start']:.2f}, at end {m['load_end']:.2f}.  ",
-             f"Distributed: LocalCluster of {m['workers']} worker processes x 1 thread, memory "
-             f"limit {m['memory_limit']} each, partition_size {m['partition_size']}, chunk_rows "
-             f"{m['chunk_rows']}. Single machine: KNNGraphIndex, 2 numba threads. Graph recall: "
-             f"exact on {m['graph_sample']} sampled nodes.", "",
-             "| build | wall s | graph recall | distance evals | peak RSS |",
-             "| --- | --- | --- | --- | --- |"]
-    if s:
-        lines.append(f"| single machine (KNNGraphIndex) | {s['seconds']:.1f} | {s['recall']:.4f} | "
-                     f"{s['dist_evals']:,} | {s['peak_rss'] / mb:.0f} MiB (one process) |")
-    peaks = ", ".join(f"{v / mb:.0f}" for v in r["peak_rss_per_worker"].values())
-    lines.append(f"| distributed ({len(r['history'])} rounds) | {r['seconds']:.1f} | "
-                 f"{r['recall']:.4f} | {sum(h['dist_evals'] for h in r['history']):,} | "
-                 f"{peaks} MiB per worker |")
-    lines += ["", "Per round of the distributed build:", "",
-              "| round | s | updates | partitions | max core | mean local rows | dist evals | "
-              "MB into joins | MB into merges | MB sent between workers | checkpoint MB | "
-              "peak RSS per worker MiB |", "| " + " | ".join(["---"] * 12) + " |"]
-    for h in r["history"]:
-        lines.append(
-            f"| {h['round']} | {h['seconds']:.1f} | {h['updates']:,} | {h['n_parts']} | "
-            f"{h['max_core']:,} | {h['mean_local']:,.0f} | {h['dist_evals']:,} | "
-            f"{h['join_bytes_in'] / 1e6:.0f} | {h['merge_bytes_in'] / 1e6:.0f} | "
-            f"{h['worker_sent_bytes'] / 1e6:.0f} | {h['checkpoint_bytes'] / 1e6:.0f} | "
-            + ", ".join(f"{v / mb:.0f}" for v in h["worker_peak_rss"].values()) + " |")
-    lines += ["", f"Graph file written in {r['write_seconds']:.1f} s."]
+             f"{versions_text(m)}; git {m['git']} (plus uncommitted changes).  ",
+             f"1-min load average at start {m['load_start']:.2f}, at end {m['load_end']:.2f} "
+             "(other jobs share the machine).  ",
+             f"Distributed: LocalCluster of W worker processes x 1 thread, memory limit "
+             f"{m['memory_limit']} each, partition_size {m['partition_size'] or 'auto'}, chunk_rows "
+             f"{m['chunk_rows']}, input a .npy the workers map. Single machine: KNNGraphIndex, "
+             f"2 numba threads. Graph recall: exact on {m['graph_sample']} sampled nodes. "
+             "Runs in the order listed.", "",
+             "| build | wall s | / single (mean) | CPU s (workers) | graph recall | rounds | "
+             "distance evals | MB read | MB exchanged | MB sent between workers | peak RSS MiB |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    base = np.mean([s["seconds"] for s in singles]) if singles else None
+    for run in d["order"]:
+        lines.extend(_row(d, run, base, mb))
+    lines += [""]
+    for r in runs:
+        lines += [f"Per round, {r['workers']} worker(s):", "",
+                  "| round | s | partition s | recall | updates | partitions | max core | "
+                  "max local rows | dist evals | max read s | max join s | MB read | "
+                  "MB exchanged | MB sent | checkpoint MB | peak RSS per worker MiB |",
+                  "| " + " | ".join(["---"] * 16) + " |"]
+        for h in r["history"]:
+            lines.append(
+                f"| {h['round']} | {h['seconds']:.1f} | {h.get('partition_seconds', float('nan')):.1f} "
+                f"| {h.get('recall', float('nan')):.4f} | "
+                f"{h['updates']:,} | {h['n_parts']} | {h['max_core']:,} | {h['max_local']:,} | "
+                f"{h['dist_evals']:,} | {h['max_read_seconds']:.1f} | "
+                f"{h['max_join_seconds']:.1f} | {h['read_bytes'] / 1e6:.0f} | "
+                f"{h['exchange_bytes'] / 1e6:.0f} | {h['worker_sent_bytes'] / 1e6:.0f} | "
+                f"{h['checkpoint_bytes'] / 1e6:.0f} | "
+                + ", ".join(f"{v / mb:.0f}" for v in h["worker_peak_rss"].values()) + " |")
+        lines += ["", f"Graph file written in {r['write_seconds']:.1f} s.", ""]
     return "\n".join(lines) + "\n"
+
+
+def _row(d, run, base, mb):
+    """One line of the summary table for a run label ("single#i" or "dist#i")."""
+    kind, i = run.split("#")
+    if kind == "single":
+        s = d["single"][int(i)]
+        return [f"| single machine #{int(i) + 1} (KNNGraphIndex fit; K-NN graph part "
+                f"{s['graph_seconds']:.1f} s) | {s['seconds']:.1f} | {s['seconds'] / base:.2f} | "
+                f"{s.get('cpu_seconds', float('nan')):.0f} | {s['recall']:.4f} | - | "
+                f"{s['dist_evals']:,} | - | - | - | {s['peak_rss'] / mb:.0f} (one process) |"]
+    r = d["distributed"][int(i)]
+    h = r["history"]
+    ratio = f"{r['seconds'] / base:.2f}" if base else "-"
+    peaks = ", ".join(f"{v / mb:.0f}" for v in r["peak_rss_per_worker"].values())
+    return [f"| distributed, {r['workers']} worker(s) | {r['seconds']:.1f} | {ratio} | "
+            f"{r.get('cpu_seconds', float('nan')):.0f} | {r['recall']:.4f} | {len(h)} | {sum(x['dist_evals'] for x in h):,} | "
+            f"{sum(x['read_bytes'] for x in h) / 1e6:,.0f} | "
+            f"{sum(x['exchange_bytes'] for x in h) / 1e6:,.0f} | "
+            f"{sum(x['worker_sent_bytes'] for x in h) / 1e6:,.0f} | {peaks} (per worker) |"]
 
 
 def save(d, stem):
@@ -158,44 +216,56 @@ def save(d, stem):
 
 
 def main(argv=None):
-    """Run both builds and write results/distributed/bench_<n>.{json,md}."""
+    """Run the builds and write results/distributed/bench_<n>.{json,md}."""
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", default=str(ROOT.parent / "shared/data/fg-sift-128-euclidean.hdf5"))
     ap.add_argument("--n", type=int, default=10 ** 9, help="first n train rows (default all)")
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", default="2,1,4", help="worker counts, run in this order")
     ap.add_argument("--memory-limit", default="6GB")
-    ap.add_argument("--partition-size", type=int, default=50_000)
-    ap.add_argument("--chunk-rows", type=int, default=50_000)
+    ap.add_argument("--partition-size", type=int, default=None, help="default: automatic")
+    ap.add_argument("--chunk-rows", type=int, default=100_000)
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--graph-sample", type=int, default=1000)
     ap.add_argument("--skip-single", action="store_true")
     ap.add_argument("--out", default=str(ROOT / "results/distributed"))
+    ap.add_argument("--tag", default="", help="suffix of the report names (bench_<n>-<tag>)")
     args = ap.parse_args(argv)
+    workers = [int(w) for w in args.workers.split(",")]
 
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
         path, n = input_path(args.data, args.n, tmp)
-        with h5py.File(args.data, "r") as f:
-            X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
+        X = np.load(path)
         probe = GraphRecallProbe(X, K, args.graph_sample, "euclidean", seed=0)
         meta = dict(machine_info(" ".join(["python", "benchmarks/bench_distributed.py"] + argv),
                                  PACKAGES, ROOT), n=n,
-                    dim=int(X.shape[1]), dataset=Path(args.data).name, workers=args.workers,
+                    dim=int(X.shape[1]), dataset=Path(args.data).name, workers=workers,
                     memory_limit=args.memory_limit, partition_size=args.partition_size,
                     chunk_rows=args.chunk_rows, graph_sample=args.graph_sample,
                     load_start=load_start)
         del X
-        d = {"meta": meta}
-        stem = Path(args.out) / f"bench_{n}"
-        if not args.skip_single:
-            single, ids = run_single(args.data, n, 2, tmp)
-            single["recall"] = probe.recall(ids)
-            d["single"] = single
-            print("single", single, flush=True)
-        dist, ids = run_distributed(path, n, args, tmp)
-        dist["recall"] = probe.recall(ids)
-        d["distributed"] = dist
+        d = {"meta": meta, "single": [], "distributed": [], "order": []}
+        stem = Path(args.out) / (f"bench_{n}-{args.tag}" if args.tag else f"bench_{n}")
+        plan = ([] if args.skip_single else ["single"]) + workers + \
+            ([] if args.skip_single else ["single"])
+        for step in plan:
+            load = os.getloadavg()[0]
+            if step == "single":
+                single, ids = run_single(args.data, n, 2, tmp)
+                single["recall"] = probe.recall(ids)
+                single["load_before"] = load
+                d["order"].append(f"single#{len(d['single'])}")
+                d["single"].append(single)
+                print("single", single, flush=True)
+            else:
+                dist, ids = run_distributed(path, n, step, args, tmp, probe)
+                dist["recall"] = probe.recall(ids)
+                dist["load_before"] = load
+                d["order"].append(f"dist#{len(d['distributed'])}")
+                d["distributed"].append(dist)
+                print(f"distributed {step}: {dist['seconds']:.1f} s, recall {dist['recall']:.4f}",
+                      flush=True)
         d["meta"]["load_end"] = os.getloadavg()[0]
         save(d, stem)
         print(markdown(d))

@@ -1,11 +1,11 @@
-"""Cost model of the distributed K-NN graph build: measured per-point costs, extrapolated to 1B rows.
+"""Cost model of the distributed K-NN graph build: fitted on the 1M runs, extrapolated to 1B rows.
 
-Reads the distributed benchmark reports (results/distributed/bench_<n>.json, written by
-bench_distributed.py) and measures one more thing: the cost of a distance evaluation inside the
-local join at d=128 and d=1024 (NN-descent of 20,000 random Gaussian rows on one thread; the
-local join is the same kernel the partitions run). Writes results/distributed/cost_model.json and
-prints the tables of docs/distributed_cost_model.md. The assumptions of the extrapolation are in
-that document.
+Reads results/distributed/bench_<n>.json (bench_distributed.py: single-machine runs and
+distributed runs on 1, 2 and 4 worker processes) and measures one more thing: the cost of a
+distance evaluation inside NN-descent at d=128 and d=1024 (20,000 random Gaussian rows, one
+thread), whose ratio scales the measured d=128 cost to d=1024. Writes
+results/distributed/cost_model.json and prints the fitted terms and the extrapolation; the
+assumption behind each term is in docs/distributed_cost_model.md.
 
     flock /tmp/annann-bench.lock python benchmarks/dist_cost_model.py
 """
@@ -23,11 +23,12 @@ sys.path.insert(0, str(ROOT))
 
 from annann.core.atomic import atomic_path  # noqa: E402
 
-POOL = 20
+POOL = 25  # default_pool_size(20)
 
 
 def eval_seconds(dim, n=20_000, seed=0):
-    """Seconds per distance evaluation of a one-thread local NN-descent on n random rows."""
+    """CPU seconds per distance evaluation of a one-thread NN-descent on n random rows (CPU time,
+    so other jobs on the machine do not inflate it)."""
     import numba
 
     from annann.graph.lsh import LSHTables
@@ -37,92 +38,115 @@ def eval_seconds(dim, n=20_000, seed=0):
     X = np.random.default_rng(seed).standard_normal((n, dim)).astype(np.float32)
     tables = LSHTables(8, 32, seed).build(X)
     nn_descent(X[:2000], POOL, None, max_iters=1)  # load the kernels
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     _, _, stats = nn_descent(X, POOL, tables, max_iters=8, n_parts=1, seed=seed)
-    return (time.perf_counter() - t0) / stats["dist_evals"], stats["dist_evals"]
+    return (time.process_time() - t0) / stats["dist_evals"]
 
 
-def per_point(report):
-    """Per-row totals over all rounds of one benchmark report."""
-    d = report["distributed"]
-    n, workers = report["meta"]["n"], report["meta"]["workers"]
-    hist = d["history"]
-    return {"n": n, "rounds": len(hist), "partitions": hist[0]["n_parts"], "seconds": d["seconds"],
-            "core_seconds_per_row": d["seconds"] * workers / n,
-            "evals_per_row": sum(h["dist_evals"] for h in hist) / n,
-            "local_rows_per_row": sum(h["mean_local"] * h["n_parts"] for h in hist) / n,
-            "join_bytes_per_row": sum(h["join_bytes_in"] for h in hist) / n,
-            "merge_bytes_per_row": sum(h["merge_bytes_in"] for h in hist) / n,
-            "sent_bytes_per_row": sum(h["worker_sent_bytes"] for h in hist) / n,
-            "checkpoint_bytes_per_row_round": hist[-1]["checkpoint_bytes"] / n,
-            "max_local_over_core": max(h["max_local"] / h["max_core"] for h in hist),
-            "peak_rss_per_worker": max(max(h["worker_peak_rss"].values()) for h in hist),
-            "recall": d["recall"], "single_recall": report.get("single", {}).get("recall"),
-            "single_seconds": report.get("single", {}).get("seconds")}
+def per_run(run, n):
+    """Per-row figures of one distributed run (round 0 vs the later rounds)."""
+    h = run["history"]
+    later = h[1:]
+    evals = sum(x["dist_evals"] for x in h)
+    return {"workers": run["workers"], "partitions": h[0]["n_parts"], "rounds": len(h),
+            "seconds": run["seconds"], "cpu_seconds": run["cpu_seconds"],
+            "recall": run["recall"], "round0_recall": h[0]["recall"],
+            "round_recalls": [x["recall"] for x in h],
+            "cpu_ns_per_eval": 1e9 * run["cpu_seconds"] / evals,
+            "round0_evals_per_row": h[0]["dist_evals"] / n,
+            "refine_evals_per_row": sum(x["dist_evals"] for x in later) / n,
+            "refine_local_rows_per_row": sum(x["mean_local"] * x["n_parts"] for x in later) / n,
+            "read_bytes_per_row": sum(x["read_bytes"] for x in h) / n,
+            "exchange_bytes_per_row": sum(x["exchange_bytes"] for x in h) / n,
+            "sent_bytes_per_row": sum(x["worker_sent_bytes"] for x in h) / n,
+            "checkpoint_bytes_per_row_round": h[-1]["checkpoint_bytes"] / n,
+            "partition_seconds_per_round": [x["partition_seconds"] for x in h],
+            "peak_rss_per_worker": max(run["peak_rss_per_worker"].values())}
 
 
-FITTED = ("evals_per_row", "local_rows_per_row", "merge_bytes_per_row", "rounds",
-          "max_local_over_core")
+def fit(rows):
+    """The fitted terms (docs/distributed_cost_model.md says what each assumes)."""
+    split = [r for r in rows if r["partitions"] > 1]
+    levels = [np.log2(r["partitions"]) for r in split]
+    # round 0 keeps a fraction q of the true neighbours per level of median cuts
+    q = float(np.exp(np.polyfit(levels, [np.log(r["round0_recall"]) for r in split], 1)[0]
+                     if len(split) > 1 else np.log(split[0]["round0_recall"]) / levels[0]))
+    lm = np.log([1 - r["round0_recall"] for r in split])
+
+    def power(key):  # key = c * missing ** e, through the measured runs
+        e, c = np.polyfit(lm, np.log([r[key] for r in split]), 1)
+        return [float(e), float(np.exp(c))]
+
+    slope, icpt = np.polyfit(lm, [r["rounds"] for r in split], 1)
+    return {"q_per_level": q,
+            "round0_evals_per_row": float(np.mean([r["round0_evals_per_row"] for r in rows])),
+            "refine_evals_power": power("refine_evals_per_row"),
+            "refine_local_rows_power": power("refine_local_rows_per_row"),
+            "rounds_per_log_missing": [float(slope), float(icpt)],
+            "cpu_ns_per_eval_128": float(np.median([r["cpu_ns_per_eval"] for r in rows])),
+            "partition_seconds_per_level": float(np.median(
+                [s / max(1.0, np.log2(r["partitions"])) for r in split
+                 for s in r["partition_seconds_per_round"]]))}
 
 
-def fit_at(rows, partitions):
-    """Per-row figures at a number of partitions: a straight line in log10(partitions) through
-    the measured runs (they grow with the number of partitions, see the document)."""
-    x = np.log10([r["partitions"] for r in rows])
-    out = {}
-    for key in FITTED:
-        slope, icpt = np.polyfit(x, [r[key] for r in rows], 1)
-        out[key] = max(float(slope * np.log10(partitions) + icpt), max(r[key] for r in rows))
-    return out
-
-
-def extrapolate(rows, t_eval, dim, n=10 ** 9, partition=1_000_000, chunk=10_000_000):
-    """Costs of one build of n rows of dimension dim, from the runs measured at 128-d."""
-    parts = int(np.ceil(n / (0.75 * partition)))
-    f = fit_at(rows, parts)
-    base = rows[-1]
-    vec = 4 * dim
-    row_bytes = vec + 9 + 9 * POOL  # one local row into a join: vector, id, core flag, list
-    # time outside distance evaluations, per local row, at the largest run (scaled with bytes)
-    other_per_local = ((base["core_seconds_per_row"] - base["evals_per_row"] * t_eval[128])
-                       / base["local_rows_per_row"]) * row_bytes / (4 * 128 + 9 + 9 * POOL)
-    core_s = n * (f["evals_per_row"] * t_eval[dim] + f["local_rows_per_row"] * other_per_local)
-    max_local = min(f["max_local_over_core"], 1 + POOL) * partition
-    return {"n": n, "dim": dim, "partition_size": partition, "chunk_rows": chunk,
-            "partitions": parts, "fitted": f, "core_hours": core_s / 3600,
-            "join_tb": f["local_rows_per_row"] * row_bytes * n / 1e12,
-            "merge_tb": f["merge_bytes_per_row"] * n / 1e12,
-            "checkpoint_gb_per_round": base["checkpoint_bytes_per_row_round"] * n / 1e9,
-            "data_tb": vec * n / 1e12,
-            "task_memory_gb": (max_local * (row_bytes + 2 * 12 * POOL) + 48e6) / 1e9,
-            "tasks_per_round": 4 * (n // chunk) * parts}
+def extrapolate(f, eval_ratio, dim, n=10 ** 9, partition=1_000_000, workers=1000):
+    """Costs of one build of n rows of dimension dim from the fitted terms."""
+    parts = -(-n // partition)
+    levels = float(np.log2(parts))
+    r0 = f["q_per_level"] ** levels
+    missing = 1 - r0
+    e, c = f["refine_evals_power"]
+    evals_ref = c * missing ** e
+    e, c = f["refine_local_rows_power"]
+    local_ref = c * missing ** e  # local rows per row, summed over rounds >= 1
+    ns = f["cpu_ns_per_eval_128"] * (eval_ratio if dim == 1024 else 1.0)
+    core_s = n * (f["round0_evals_per_row"] + evals_ref) * ns * 1e-9
+    rounds = max(2, int(np.ceil(f["rounds_per_log_missing"][0] * np.log(missing)
+                                + f["rounds_per_log_missing"][1])))
+    row_read = 4 * dim + 9 * POOL + 8  # vector, list record, id
+    halo_per_core = min(local_ref / max(1, rounds - 1), POOL)  # a round's local rows per core row
+    return {"n": n, "dim": dim, "partition_size": partition, "partitions": parts,
+            "workers": workers, "round0_recall": r0, "missing_after_round0": missing,
+            "round0_evals_per_row": f["round0_evals_per_row"], "refine_evals_per_row": evals_ref,
+            "rounds": rounds, "cpu_core_hours": core_s / 3600,
+            "wall_hours_on_workers": (core_s / workers
+                                      + rounds * levels * f["partition_seconds_per_level"]) / 3600,
+            "read_tb": n * (1 + local_ref) * row_read / 1e12,
+            "exchange_tb": n * (1 + local_ref) * (9 * POOL + 9) / 1e12,
+            "checkpoint_gb_per_round": n * 9 * POOL / 1e9, "data_tb": 4 * dim * n / 1e12,
+            "largest_task_rows": partition * halo_per_core,
+            "task_memory_gb": partition * halo_per_core * (2 * 4 * dim + 6 * 9 * POOL) / 1e9}
 
 
 def main(argv=None):
-    """Measure the evaluation costs, combine them with the reports, write cost_model.json."""
+    """Fit the terms on the 1M report, extrapolate, write cost_model.json."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--results", default=str(ROOT / "results/distributed"))
-    ap.add_argument("--eval-ns", type=float, nargs=2, default=None,
-                    help="reuse measured ns per evaluation at d=128 and d=1024")
+    ap.add_argument("--report", default=str(ROOT / "results/distributed/bench_1000000.json"))
+    ap.add_argument("--eval-ratio", type=float, default=None,
+                    help="reuse a measured ns(d=1024) / ns(d=128) ratio")
     args = ap.parse_args(argv)
-    reports = sorted((json.loads(p.read_text()) for p in Path(args.results).glob("bench_*.json")),
-                     key=lambda r: r["meta"]["n"])
-    rows = [per_point(r) for r in reports]
-    t_eval, evals = {}, {}
-    for dim in (128, 1024):
-        t_eval[dim], evals[dim] = (eval_seconds(dim) if args.eval_ns is None else
-                                   (args.eval_ns[dim == 1024] * 1e-9, 0))
-        print(f"d={dim}: {t_eval[dim] * 1e9:.0f} ns per distance evaluation "
-              f"({evals[dim]:,} evaluations)", flush=True)
-    model = {"measured": rows, "eval_seconds": {str(k): v for k, v in t_eval.items()},
-             "eval_counts": {str(k): v for k, v in evals.items()},
-             "extrapolated": [extrapolate(rows, t_eval, d) for d in (128, 1024)]}
-    with atomic_path(Path(args.results) / "cost_model.json") as tmp:
+    report = json.loads(Path(args.report).read_text())
+    n = report["meta"]["n"]
+    rows = sorted((per_run(r, n) for r in report["distributed"]), key=lambda r: r["workers"])
+    measured_ns = None
+    if args.eval_ratio is None:
+        t128, t1024 = eval_seconds(128), eval_seconds(1024)
+        ratio = t1024 / t128
+        measured_ns = {"128": t128 * 1e9, "1024": t1024 * 1e9}
+        print(f"CPU ns per evaluation (20k random rows): d=128 {t128 * 1e9:.0f}, "
+              f"d=1024 {t1024 * 1e9:.0f}, ratio {ratio:.2f}", flush=True)
+    else:
+        ratio = args.eval_ratio
+    f = fit(rows)
+    model = {"report": Path(args.report).name, "measured": rows, "fitted": f,
+             "eval_ratio_1024_over_128": ratio, "eval_cpu_ns_random_rows": measured_ns,
+             "single": [{k: s[k] for k in ("seconds", "cpu_seconds", "graph_seconds", "recall",
+                                           "dist_evals", "peak_rss")}
+                        for s in report.get("single", [])],
+             "extrapolated": [extrapolate(f, ratio, d) for d in (128, 1024)]}
+    with atomic_path(ROOT / "results/distributed/cost_model.json") as tmp:
         tmp.write_text(json.dumps(model, indent=1))
-    for r in rows:
-        print(json.dumps(r))
-    for e in model["extrapolated"]:
-        print(json.dumps(e))
+    print(json.dumps({"fitted": f, "extrapolated": model["extrapolated"]}, indent=1))
 
 
 if __name__ == "__main__":

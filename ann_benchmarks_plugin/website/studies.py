@@ -276,42 +276,52 @@ def annann_charts(doc, name):
 
 
 def distributed_charts(doc, name):
-    """Per round of the distributed build: seconds and distance evaluations; for the cost model,
-    wall time against rows for both builds."""
+    """Per worker count of the distributed build: wall and CPU seconds against the single-machine
+    build (for the cost model: the runs it was fitted on); per round: seconds and recall."""
     if "measured" in doc:
-        pts = sorted(doc["measured"], key=lambda m: m["n"])
+        pts = sorted(doc["measured"], key=lambda m: m["workers"])
         fig = go.Figure()
-        for key, label, recall in (("seconds", "distributed", "recall"),
-                                   ("single_seconds", "single machine", "single_recall")):
+        for key, label in (("seconds", "distributed wall"), ("cpu_seconds", "distributed CPU")):
             fig.add_trace(go.Scatter(
-                x=[m["n"] for m in pts], y=[m[key] for m in pts], name=label, mode="lines+markers",
-                customdata=[[m[recall], m["rounds"], m["partitions"]] for m in pts],
-                hovertemplate="%{x:,} rows: %{y:.1f} s, graph recall %{customdata[0]:.4f}<br>"
-                              "distributed: %{customdata[1]} rounds, %{customdata[2]} partitions"
-                              "<extra>" + label + "</extra>"))
-        return [(f"{name}: build time against rows",
-                 figure_json(_layout(fig, f"{name}: wall time of the K-NN graph build", "rows",
-                                     "wall time (s)", xlog=True, ylog=True)))]
-    hist = doc["distributed"]["history"]
-    fig = make_subplots(specs=[[{"secondary_y": True}]])
-    fig.add_trace(go.Bar(x=[h["round"] for h in hist], y=[h["seconds"] for h in hist],
-                         name="seconds", customdata=[[h["updates"], h["n_parts"]] for h in hist],
-                         hovertemplate="round %{x}: %{y:.1f} s<br>%{customdata[0]:,} updates, "
-                                       "%{customdata[1]} partitions<extra>seconds</extra>"))
-    fig.add_trace(go.Scatter(x=[h["round"] for h in hist], y=[h["dist_evals"] for h in hist],
-                             name="distance evals", mode="lines+markers",
-                             hovertemplate="round %{x}: %{y:,} distance evals<extra></extra>"),
-                  secondary_y=True)
-    single, dist = doc["single"], doc["distributed"]
-    title = (f"{name}: {dist['n']:,} rows, distributed {dist['seconds']:.0f} s (recall "
-             f"{dist['recall']:.4f}) vs single machine {single['seconds']:.0f} s (recall "
-             f"{single['recall']:.4f})")
-    fig.update_layout(title={"text": title}, height=440, margin={"t": 60, "r": 20},
-                      xaxis={"title": {"text": "round"}})
-    fig.update_yaxes(title_text="seconds", secondary_y=False, rangemode="tozero")
-    fig.update_yaxes(title_text="distance evaluations", secondary_y=True, rangemode="tozero",
-                     showgrid=False)
-    return [(f"{name}: rounds of the distributed build", figure_json(fig))]
+                x=[m["workers"] for m in pts], y=[m[key] for m in pts], name=label,
+                mode="lines+markers", customdata=[[m["recall"], m["rounds"]] for m in pts],
+                hovertemplate="%{x} workers: %{y:.1f} s, graph recall %{customdata[0]:.4f}, "
+                              "%{customdata[1]} rounds<extra>" + label + "</extra>"))
+        for i, s in enumerate(doc.get("single", [])):
+            for key, label in (("seconds", "single machine wall"),
+                               ("cpu_seconds", "single machine CPU")):
+                fig.add_trace(go.Scatter(
+                    x=[m["workers"] for m in pts], y=[s[key]] * len(pts),
+                    name=f"{label} #{i + 1}", mode="lines", line={"dash": "dot"},
+                    hovertemplate=f"{label} #{i + 1}: %{{y:.1f}} s, graph recall "
+                                  f"{s['recall']:.4f}<extra></extra>"))
+        return [(f"{name}: build time against workers",
+                 figure_json(_layout(fig, f"{name}: the 1M build on 1, 2 and 4 workers",
+                                     "worker processes", "seconds")))]
+    charts = []
+    for run in doc["distributed"]:
+        hist = run["history"]
+        fig = make_subplots(specs=[[{"secondary_y": True}]])
+        fig.add_trace(go.Bar(x=[h["round"] for h in hist], y=[h["seconds"] for h in hist],
+                             name="seconds",
+                             customdata=[[h["updates"], h["n_parts"]] for h in hist],
+                             hovertemplate="round %{x}: %{y:.1f} s<br>%{customdata[0]:,} updates, "
+                                           "%{customdata[1]} partitions<extra>seconds</extra>"))
+        fig.add_trace(go.Scatter(x=[h["round"] for h in hist], y=[h["recall"] for h in hist],
+                                 name="graph recall", mode="lines+markers",
+                                 hovertemplate="after round %{x}: recall %{y:.4f}<extra></extra>"),
+                      secondary_y=True)
+        single = doc["single"]
+        base = (f" vs single machine {sum(s['seconds'] for s in single) / len(single):.0f} s "
+                f"(recall {single[0]['recall']:.4f})" if single else "")
+        title = (f"{name}: {run['n']:,} rows, {run['workers']} worker(s), {run['seconds']:.0f} s "
+                 f"(recall {run['recall']:.4f}){base}")
+        fig.update_layout(title={"text": title}, height=440, margin={"t": 60, "r": 20},
+                          xaxis={"title": {"text": "round"}})
+        fig.update_yaxes(title_text="seconds", secondary_y=False, rangemode="tozero")
+        fig.update_yaxes(title_text="graph recall", secondary_y=True, showgrid=False)
+        charts.append((f"{name}: rounds on {run['workers']} worker(s)", figure_json(fig)))
+    return charts
 
 
 def cluster_index_charts(doc, name):

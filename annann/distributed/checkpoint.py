@@ -10,14 +10,13 @@ never forces Dask to recompute earlier rounds.
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from ..core.atomic import atomic_path
 
-FORMAT = "annann.distributed_build.checkpoint/1"
+FORMAT = "annann.distributed_build.checkpoint/2"
 MANIFEST = "manifest.json"
 
 
@@ -32,27 +31,53 @@ def round_dir(ckpt_dir, round_no):
 
 def shard_path(ckpt_dir, round_no, chunk):
     """Path of one shard file."""
-    return round_dir(ckpt_dir, round_no) / f"shard_{chunk:06d}.npz"
+    return round_dir(ckpt_dir, round_no) / f"shard_{chunk:06d}.npy"
+
+
+def shard_dtype(pool):
+    """Record of one row: pool ids, squared distances and flags."""
+    return np.dtype([("ids", np.int32, (pool,)), ("dists", np.float32, (pool,)),
+                     ("flags", np.uint8, (pool,))])
 
 
 def save_shard(path, ids, dists, flags):
     """Write one shard atomically; returns its size in bytes."""
+    rec = np.empty(ids.shape[0], dtype=shard_dtype(ids.shape[1]))
+    rec["ids"], rec["dists"], rec["flags"] = ids, dists, flags
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, ids=ids, dists=dists, flags=flags)
+            np.save(fh, rec)
     return Path(path).stat().st_size
 
 
-def load_shard(path):
-    """(ids int32, squared distances float32, flags uint8) of a shard file."""
+def _mapped(path):
     try:
-        with np.load(path, allow_pickle=False) as z:
-            out = z["ids"], z["dists"], z["flags"]
-    except (OSError, ValueError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        rec = np.load(path, mmap_mode="r", allow_pickle=False)
+    except (OSError, ValueError, EOFError) as exc:
         raise CheckpointError(f"{path}: unreadable checkpoint shard ({exc})") from exc
-    if not (out[0].shape == out[1].shape == out[2].shape and out[0].ndim == 2):
-        raise CheckpointError(f"{path}: corrupt checkpoint shard (inconsistent shapes)")
-    return out
+    if rec.ndim != 1 or rec.dtype.names != ("ids", "dists", "flags"):
+        raise CheckpointError(f"{path}: corrupt checkpoint shard (dtype {rec.dtype})")
+    return rec
+
+
+def load_shard(path, rows=None):
+    """(ids int32, squared distances float32, flags uint8) of a shard file, or of its rows."""
+    rec = _mapped(path)
+    rec = np.asarray(rec if rows is None else rec[rows])
+    return (np.ascontiguousarray(rec["ids"]), np.ascontiguousarray(rec["dists"]),
+            np.ascontiguousarray(rec["flags"]))
+
+
+def load_rows(paths, starts, gids, pool):
+    """(ids, dists, flags) of the rows gids (sorted global ids) from the shards of one round."""
+    ids = np.empty((gids.shape[0], pool), dtype=np.int32)
+    dists = np.empty((gids.shape[0], pool), dtype=np.float32)
+    flags = np.empty((gids.shape[0], pool), dtype=np.uint8)
+    which = np.searchsorted(starts, gids, side="right") - 1
+    for c in np.unique(which):
+        m = which == c
+        ids[m], dists[m], flags[m] = load_shard(paths[c], gids[m] - starts[c])
+    return ids, dists, flags
 
 
 def read_manifest(ckpt_dir):
@@ -92,10 +117,12 @@ def check_compatible(manifest, input_fp, settings, ckpt_dir):
 
 
 def clear_checkpoint(ckpt_dir):
-    """Remove the manifest and the round folders of a checkpoint (nothing else in ckpt_dir)."""
+    """Remove the manifest, the round folders and the staged input of a checkpoint (nothing else
+    in ckpt_dir)."""
     ckpt_dir = Path(ckpt_dir)
     if (ckpt_dir / MANIFEST).exists():
         (ckpt_dir / MANIFEST).unlink()
+    shutil.rmtree(ckpt_dir / "input", ignore_errors=True)
     for d in ckpt_dir.glob("r[0-9][0-9][0-9][0-9]"):
         shutil.rmtree(d, ignore_errors=True)
 

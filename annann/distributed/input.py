@@ -6,6 +6,11 @@ zarr arrays (directory stores). ``open_source`` returns a small picklable object
 can carry to any worker: it holds only the path and the shape, and opens the file on each read.
 Every read is checked (finite values, consistent texmex row dimensions) and returned as float32,
 unit-normalised rows for the angular metric.
+
+``read_rows`` reads scattered rows by id: through a memory map where the layout allows one
+(``.npy``, texmex, contiguous uncompressed HDF5), so a task touches only the pages of its rows.
+Inputs that cannot be mapped (compressed or chunked HDF5, zarr, dask arrays) are staged once as
+per-chunk ``.npy`` files (``stage_chunk``, ``StagedSource``) beside the checkpoint.
 """
 
 import hashlib
@@ -13,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..core.atomic import atomic_path
 from ..core.distances import check_metric, normalize_rows
 from ..data.convert import VECS_FORMATS, vecs_rows
 
@@ -47,18 +53,43 @@ class VectorSource:
     def _raw(self, lo, hi):
         raise NotImplementedError
 
+    def memmap(self):
+        """The raw rows as a read-only memory map, or None when the layout cannot be mapped."""
+        return None
+
     def read(self, lo, hi):
         """Rows lo..hi-1 as a C-contiguous float32 array; raise InputError on NaN/inf."""
         if not 0 <= lo < hi <= self.n:
             raise InputError(f"{self._where()}: row range [{lo}, {hi}) outside [0, {self.n})")
-        X = np.ascontiguousarray(self._raw(lo, hi), dtype=np.float32)
-        if X.shape != (hi - lo, self.dim):
-            raise InputError(f"{self._where()}: read {X.shape} for rows [{lo}, {hi}), "
-                             f"expected ({hi - lo}, {self.dim})")
+        return self._checked(self._raw(lo, hi), np.arange(lo, hi))
+
+    def read_rows(self, gids, block=65_536):
+        """Rows gids (sorted int64 ids) as float32, checked like ``read``. Mapped layouts read
+        only the rows' pages; the others read the blocks of ``block`` rows holding them."""
+        gids = np.asarray(gids, dtype=np.int64)
+        if gids.size and (gids[0] < 0 or gids[-1] >= self.n):
+            raise InputError(f"{self._where()}: row ids outside [0, {self.n})")
+        mapped = self.memmap()
+        if mapped is not None:
+            return self._checked(mapped[gids], gids)
+        starts = np.arange(0, self.n, block)
+        which = np.searchsorted(starts, gids, side="right") - 1
+        cuts = np.flatnonzero(np.diff(which)) + 1
+        pieces = [self._raw(starts[which[a]], min(starts[which[a]] + block, self.n))[
+            gids[a:b] - starts[which[a]]] for a, b in zip(np.r_[0, cuts], np.r_[cuts, gids.size])
+            if b > a]
+        raw = np.concatenate(pieces) if pieces else np.zeros((0, self.dim), np.float32)
+        return self._checked(raw, gids)
+
+    def _checked(self, raw, gids):
+        X = np.ascontiguousarray(raw, dtype=np.float32)
+        if X.shape != (gids.shape[0], self.dim):
+            raise InputError(f"{self._where()}: read {X.shape} for {gids.shape[0]} rows, "
+                             f"expected ({gids.shape[0]}, {self.dim})")
         finite = np.isfinite(X).all(axis=1)
         if not finite.all():
             raise InputError(f"{self._where()}: contains NaN or inf (first in row "
-                             f"{lo + int(np.flatnonzero(~finite)[0])})")
+                             f"{int(gids[np.flatnonzero(~finite)[0]])})")
         return normalize_rows(X) if self.metric == "angular" else X
 
     def fingerprint(self):
@@ -106,6 +137,15 @@ class HDF5Source(VectorSource):
         with self._open() as f:
             return f[self.dataset][lo:hi]
 
+    def memmap(self):
+        """A map of the dataset's bytes when it is stored contiguous and uncompressed."""
+        with self._open() as f:
+            d = f[self.dataset]
+            offset = d.id.get_offset() if d.chunks is None and d.compression is None else None
+            if offset is None:
+                return None
+            return np.memmap(self.path, dtype=d.dtype, mode="r", offset=offset, shape=d.shape)
+
 
 class NpySource(VectorSource):
     """A 2-D ``.npy`` array, memory-mapped."""
@@ -128,6 +168,10 @@ class NpySource(VectorSource):
     def _raw(self, lo, hi):
         return self._array()[lo:hi]
 
+    def memmap(self):
+        """The array itself (``np.load`` maps it)."""
+        return self._array()
+
 
 class VecsSource(VectorSource):
     """texmex ``.fvecs`` / ``.bvecs`` / ``.ivecs``: each row an int32 dimension then its values."""
@@ -146,14 +190,23 @@ class VecsSource(VectorSource):
         return rows.shape[0], d
 
     def _raw(self, lo, hi):
-        rows, d, dtype = self._layout()
-        block = np.array(rows[lo:hi])
+        return self._values(np.array(self._layout()[0][lo:hi]), np.arange(lo, hi))
+
+    def _values(self, block, gids):
+        _, d, dtype = self._layout()
         dims = block[:, :4].copy().view(np.int32).ravel()
         if (dims != d).any():
             bad = int(np.flatnonzero(dims != d)[0])
-            raise InputError(f"{self.path}: row {lo + bad} has dimension {int(dims[bad])}, "
+            raise InputError(f"{self.path}: row {int(gids[bad])} has dimension {int(dims[bad])}, "
                              f"the file's first row {d}; corrupt file")
         return block[:, 4:].copy().view(dtype)
+
+    def read_rows(self, gids, block=65_536):
+        """Rows gids (sorted int64 ids) through the file's memory map, checked like ``read``."""
+        gids = np.asarray(gids, dtype=np.int64)
+        if gids.size and (gids[0] < 0 or gids[-1] >= self.n):
+            raise InputError(f"{self._where()}: row ids outside [0, {self.n})")
+        return self._checked(self._values(self._layout()[0][gids], gids), gids)
 
 
 class ZarrSource(VectorSource):
@@ -185,6 +238,65 @@ class ZarrSource(VectorSource):
 
     def _raw(self, lo, hi):
         return self._array()[lo:hi]
+
+
+class StagedSource(VectorSource):
+    """Rows staged as one ``chunk_{c:06d}.npy`` per row range (already checked and normalised)."""
+
+    kind = "staged"
+
+    def __init__(self, folder, bounds, dim):
+        self.bounds = [(int(lo), int(hi)) for lo, hi in bounds]
+        self.starts = np.array([lo for lo, _ in self.bounds], dtype=np.int64)
+        self.staged_dim = int(dim)
+        super().__init__(folder, None, "euclidean")
+
+    def _shape(self):
+        return self.bounds[-1][1], self.staged_dim
+
+    def chunk_path(self, c):
+        """File of row range c."""
+        return self.path / f"chunk_{c:06d}.npy"
+
+    def _chunk(self, c):
+        try:
+            return np.load(self.chunk_path(c), mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{self.chunk_path(c)}: unreadable staged rows ({exc})") from exc
+
+    def _raw(self, lo, hi):
+        return self.read_rows(np.arange(lo, hi))
+
+    def read_rows(self, gids, block=None):
+        """Rows gids (sorted int64 ids) from the mapped chunk files (staged rows are checked)."""
+        gids = np.asarray(gids, dtype=np.int64)
+        if gids.size and (gids[0] < 0 or gids[-1] >= self.n):
+            raise InputError(f"{self._where()}: row ids outside [0, {self.n})")
+        which = np.searchsorted(self.starts, gids, side="right") - 1
+        out = np.empty((gids.shape[0], self.dim), dtype=np.float32)
+        for c in np.unique(which):
+            m = which == c
+            out[m] = self._chunk(int(c))[gids[m] - self.starts[c]]
+        return out
+
+    def is_complete(self):
+        """True if every chunk file is there with its shape (a resumed build reuses them)."""
+        for c, (lo, hi) in enumerate(self.bounds):
+            try:
+                if self._chunk(c).shape != (hi - lo, self.dim):
+                    return False
+            except InputError:
+                return False
+        return True
+
+
+def stage_chunk(read, lo, hi, path):
+    """Write rows lo..hi-1 (read(lo, hi), or an array) to path atomically; returns its bytes."""
+    X = read(lo, hi) if callable(read) else np.ascontiguousarray(read, dtype=np.float32)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, X)
+    return int(X.nbytes)
 
 
 def _check_numeric(dtype, where):

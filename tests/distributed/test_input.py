@@ -4,8 +4,8 @@ import h5py
 import numpy as np
 import pytest
 
-from annann.distributed.input import (HDF5Source, InputError, NpySource, VecsSource, ZarrSource,
-                                  open_source, row_ranges)
+from annann.distributed.input import (HDF5Source, InputError, NpySource, StagedSource, VecsSource,
+                                      ZarrSource, open_source, row_ranges, stage_chunk)
 from annann.data.convert import write_vecs
 
 
@@ -142,3 +142,40 @@ def test_zarr_group_needs_a_name(tmp_path, rows):
     with pytest.raises(InputError, match="is a zarr group"):
         open_source(tmp_path / "g.zarr")
     np.testing.assert_array_equal(open_source(tmp_path / "g.zarr", "vectors").read(0, 500), rows)
+
+
+def test_read_rows_by_id_mapped_or_by_blocks(tmp_path, rows):
+    gids = np.array([0, 3, 64, 65, 200, 499])
+    with h5py.File(tmp_path / "c.hdf5", "w") as f:
+        f.create_dataset("train", data=rows)  # contiguous: mapped in place
+        f.create_dataset("packed", data=rows, chunks=(64, rows.shape[1]), compression="gzip")
+    np.save(tmp_path / "d.npy", rows)
+    write_vecs(tmp_path / "d.fvecs", rows)
+    for name in ("c.hdf5", "d.npy", "d.fvecs"):
+        src = open_source(tmp_path / name)
+        np.testing.assert_array_equal(src.read_rows(gids), rows[gids], err_msg=name)
+    assert open_source(tmp_path / "c.hdf5").memmap() is not None
+    packed = open_source(tmp_path / "c.hdf5", dataset="packed")
+    assert packed.memmap() is None  # compressed: read by blocks (the build stages it)
+    np.testing.assert_array_equal(packed.read_rows(gids, block=64), rows[gids])
+    with pytest.raises(InputError, match="row ids outside"):
+        packed.read_rows(np.array([500]))
+    bad = rows.copy()
+    bad[65, 3] = np.inf
+    np.save(tmp_path / "bad.npy", bad)
+    with pytest.raises(InputError, match="first in row 65"):
+        open_source(tmp_path / "bad.npy").read_rows(gids)
+
+
+def test_staged_source(tmp_path, rows):
+    bounds = row_ranges(rows.shape[0], 200)
+    folder = tmp_path / "input"
+    folder.mkdir()
+    staged = StagedSource(folder, bounds, rows.shape[1])
+    assert not staged.is_complete()
+    for c, (lo, hi) in enumerate(bounds):
+        stage_chunk(rows[lo:hi], lo, hi, staged.chunk_path(c))
+    assert staged.is_complete()
+    gids = np.array([1, 199, 200, 450])
+    np.testing.assert_array_equal(staged.read_rows(gids), rows[gids])
+    np.testing.assert_array_equal(staged.read(150, 250), rows[150:250])
