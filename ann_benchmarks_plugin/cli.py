@@ -209,7 +209,8 @@ def cmd_stream(a):
             print(f"{name}: already done ({folder / f'{name}.json'})")
             continue
         algo = make_algorithm(name, dataset, n_clusters, a.C, a.ef, a.seed,
-                              {"train": {"train_sample": a.train_sample}})
+                              {"train": {"train_sample": a.train_sample}},
+                              {"router": {"train_sample": a.train_sample}})
         steps, summary = run_stream(dataset, runbook, algo, a.count, a.queries,
                                     Path(a.results_dir) / "streaming" / ".cache")
         out = save_stream_result(a.results_dir, dataset, runbook, name, steps, summary, command)
@@ -251,11 +252,11 @@ def cmd_build_graph(a):
 
 
 def cmd_build_images(a):
-    """Build the Dockerfile once, tagged as every docker_tag of the definitions."""
-    from .docker_runner import build_images, docker_tags
+    """Build the Dockerfile once per set of extras, tagged as the docker_tags it serves."""
+    from .docker_runner import build_images, image_plan
 
     buildargs = dict(kv.split("=", 1) for kv in a.build_arg or [])
-    build_images(docker_tags(a.definitions or default_definitions_path()), a.base_image,
+    build_images(image_plan(a.definitions or default_definitions_path()), a.base_image,
                  buildargs, a.network)
     return 0
 
@@ -340,7 +341,8 @@ def build_parser():
     p.add_argument("--uninstall", action="store_true", help="remove what install-plugin wrote")
     p.set_defaults(func=cmd_install_plugin)
 
-    p = command("build-images", "build the Dockerfile once, tagged as every docker_tag")
+    p = command("build-images", "build the Dockerfile once per set of extras (TensorFlow only "
+                                "for ANNANN), each tagged as the docker_tags it serves")
     p.add_argument("--definitions", default=None, help="definitions YAML (default ./algos.yaml)")
     p.add_argument("--base-image", default="ann-benchmarks",
                    help="base image (the harness's base)")
@@ -376,7 +378,8 @@ def build_parser():
     p.add_argument("--runbook", default="uniform",
                    help="uniform, clustered, sliding, replace, or a runbook YAML file")
     p.add_argument("--algorithm", action="append",
-                   help="annann-raw, annann, hnswlib, each optionally with -static (repeatable; "
+                   help="annann-raw, annann, annann-nlsh (Neural LSH), hnswlib, each optionally "
+                        "with -static (repeatable; "
                         "default: annann-raw, annann-raw-static, annann, hnswlib)")
     p.add_argument("--count", "-k", type=positive_int, default=10, help="number of neighbours")
     p.add_argument("--queries", type=positive_int, default=None,
@@ -384,7 +387,7 @@ def build_parser():
     p.add_argument("--train-limit", type=positive_int, default=None,
                    help="use the first N train rows (default: all)")
     p.add_argument("--n-clusters", type=positive_int, default=None,
-                   help="clusters of annann/annann-raw (default: sqrt(n))")
+                   help="clusters (parts) of annann-raw/annann/annann-nlsh (default: sqrt(n))")
     p.add_argument("--C", type=positive_int, default=10, help="clusters scanned per query")
     p.add_argument("--ef", type=positive_int, default=100, help="hnswlib ef")
     p.add_argument("--seed", type=nonnegative_int, default=0,
@@ -392,7 +395,8 @@ def build_parser():
     p.add_argument("--batches", type=positive_int, default=None,
                    help="uniform/clustered: insert batches after the initial 10%% (default 9)")
     p.add_argument("--train-sample", type=positive_int, default=50_000,
-                   help="annann: at most this many rows train the encoder")
+                   help="annann / annann-nlsh: at most this many rows train the encoder / "
+                        "router")
     p.add_argument("--force", action="store_true",
                    help="re-run algorithms that have a result for this dataset and runbook")
     p.set_defaults(func=cmd_stream)

@@ -7,7 +7,12 @@ bound that rebuilds from scratch over the active set before each search step.
 import numpy as np
 
 from annann.learned.index import AnnannIndex
+from annann.learned.neural_lsh import NeuralLshIndex
 from annann.ivf.index import ClusterIndex
+
+SPACES = {"raw": ("annann-raw", ClusterIndex, "n_clusters"),
+          "autoencoder": ("annann", AnnannIndex, "n_clusters"),
+          "graph-partition": ("annann-nlsh", NeuralLshIndex, "n_parts")}
 
 
 class StreamAlgorithm:
@@ -62,21 +67,26 @@ class HnswlibStream(StreamAlgorithm):
 
 
 class ClusterStream(StreamAlgorithm):
-    """Our cluster engine (raw space, or ANNANN's learned space) updated in place.
+    """Our cluster engine updated in place, in the raw space, ANNANN's autoencoder space or the
+    Neural LSH graph partition (``space``, a key of SPACES).
 
     The index is fitted on the first inserted batch; later batches are assigned to existing
-    clusters, deletions remove vectors: the structure is never rebuilt.
+    clusters (by the router, for Neural LSH), deletions remove vectors: the structure is never
+    rebuilt.
     """
 
-    def __init__(self, metric, learned=False, n_clusters=1024, C=10, seed=0, **kwargs):
-        self.metric, self.learned, self.n_clusters, self.C = metric, learned, n_clusters, C
+    def __init__(self, metric, space="raw", n_clusters=1024, C=10, seed=0, **kwargs):
+        if space not in SPACES:
+            raise ValueError(f"space: expected one of {sorted(SPACES)}, got {space!r}")
+        self.metric, self.space, self.n_clusters, self.C = metric, space, n_clusters, C
         self.seed, self.kwargs = seed, kwargs
         self.index = None
-        self.name = "annann" if learned else "annann-raw"
+        self.name = SPACES[space][0]
 
     def _new_index(self):
-        cls = AnnannIndex if self.learned else ClusterIndex
-        return cls(metric=self.metric, n_clusters=self.n_clusters, seed=self.seed, **self.kwargs)
+        _, cls, size_arg = SPACES[self.space]
+        return cls(metric=self.metric, seed=self.seed, **{size_arg: self.n_clusters},
+                   **self.kwargs)
 
     def insert(self, X, ids):
         """Fit the index on the first batch, add later batches to it."""

@@ -20,23 +20,25 @@ from .runbooks import resolve_order
 from .stream_algorithms import ClusterStream, HnswlibStream, Rebuild
 from .stream_groundtruth import active_groundtruth
 
-ALGORITHMS = ("annann-raw", "annann-raw-static", "annann", "annann-static", "hnswlib",
-              "hnswlib-static")
+ALGORITHMS = ("annann-raw", "annann-raw-static", "annann", "annann-static", "annann-nlsh",
+              "annann-nlsh-static", "hnswlib", "hnswlib-static")
+SPACE_OF = {"annann-raw": "raw", "annann": "autoencoder", "annann-nlsh": "graph-partition"}
 
 
-def make_algorithm(name, dataset, n_clusters, C, ef, seed=0, annann_kwargs=None):
-    """Build a streaming algorithm by name; *-static variants rebuild at every search step."""
+def make_algorithm(name, dataset, n_clusters, C, ef, seed=0, annann_kwargs=None,
+                   nlsh_kwargs=None):
+    """Build a streaming algorithm by name; *-static variants rebuild at every search step.
+    annann_kwargs / nlsh_kwargs: extra constructor arguments of AnnannIndex / NeuralLshIndex."""
     metric, dim, n = dataset.distance, dataset.dimension, dataset.train.shape[0]
     base = name[:-len("-static")] if name.endswith("-static") else name
     if base == "hnswlib":
         def make():
             return HnswlibStream(metric, dim, n, ef=ef, seed=seed)
-    elif base in ("annann-raw", "annann"):
-        learned = base == "annann"
-        kwargs = dict(annann_kwargs or {}) if learned else {}
+    elif base in SPACE_OF:
+        kwargs = {"annann": annann_kwargs, "annann-nlsh": nlsh_kwargs}.get(base) or {}
 
         def make():
-            return ClusterStream(metric, learned, n_clusters, C, seed, **kwargs)
+            return ClusterStream(metric, SPACE_OF[base], n_clusters, C, seed, **kwargs)
     else:
         raise ValueError(f"unknown streaming algorithm {name!r}; known: {', '.join(ALGORITHMS)}")
     if name.endswith("-static"):

@@ -1,7 +1,7 @@
 """annann: learned and graph-based approximate nearest neighbour search.
 
 Sub-packages: ``core`` (kernels and checks), ``data`` (datasets, ground truth, recall), ``ivf``
-(the cluster engine), ``learned`` (ANNANN), ``graph`` (the K-NN graph), ``distributed`` (the
+(the cluster engine), ``learned`` (ANNANN and Neural LSH), ``graph`` (the K-NN graph), ``distributed`` (the
 Dask build). The names below are imported on first use, so ``import annann`` stays cheap.
 """
 
@@ -13,6 +13,7 @@ _PUBLIC = {
     "ClusterIndex": "annann.ivf.index",
     "AnnannIndex": "annann.learned.index",
     "TrainConfig": "annann.learned.training",
+    "NeuralLshIndex": "annann.learned.neural_lsh",
     "KNNGraphIndex": "annann.graph.index",
     "LSHIndex": "annann.graph.lsh",
     "BruteForceIndex": "annann.data.groundtruth",

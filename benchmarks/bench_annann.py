@@ -2,13 +2,16 @@
 
 Same data, same number of clusters, same run: the raw baseline (ClusterIndex, k-means in the
 original space) and AnnannIndex with the autoencoder alone, + DEC (IDEC), + the k-NN-preserving
-term, + both. For each C: recall@10 (annann.data.evaluation.knn_recall on the true distances of the
+term, + both; NeuralLshIndex (K-NN graph partition + neural router; rows in the router's part,
+or in their graph part for nlsh-partition); and raw-4sqrt, annann-raw's default of 4 sqrt(n)
+clusters, the QPS line the learned variants must reach. For each C: recall@10 (annann.data.evaluation.knn_recall on the true distances of the
 returned ids), candidates scanned per query, and single-query QPS (each query timed alone, best of
 --runs passes). Also training time, build time and index memory. The question asked: at equal
 recall, does the learned space need no more candidates than k-means in the raw space?
 
     python benchmarks/bench_annann.py --n 20000 --n-clusters 128 --queries 200   # validation
     python benchmarks/bench_annann.py --n 300000 --n-clusters 1024 --train-sample 50000
+    python benchmarks/bench_annann.py --n 0 --variants raw,raw-4sqrt,nlsh --tag sift1m-nlsh
 """
 
 import argparse
@@ -24,6 +27,7 @@ import h5py
 import numpy as np
 
 from annann.learned.index import AnnannIndex
+from annann.learned.neural_lsh import NeuralLshIndex
 from annann.core.atomic import atomic_path
 from annann.ivf.index import ClusterIndex
 from annann.data.evaluation import knn_recall
@@ -42,6 +46,9 @@ VARIANTS = {  # name -> training parameters (None = raw space, no transform)
     "ae+dec": {"dec": True, "knn_weight": 0.0},
     "ae+knn": {"dec": False, "knn_weight": 1.0},
     "ae+dec+knn": {"dec": True, "knn_weight": 1.0},
+    "raw-4sqrt": None,
+    "nlsh": {"assign": "router"},
+    "nlsh-partition": {"assign": "partition"},
 }
 
 
@@ -123,7 +130,14 @@ def main():
     ap.add_argument("--gamma", type=float, default=0.1)
     ap.add_argument("--knn-weight", type=float, default=1.0, help="k-NN term weight where on")
     ap.add_argument("--max-iter", type=int, default=0, help="stage-2 steps (0 = ten passes)")
-    ap.add_argument("--variants", default=",".join(VARIANTS))
+    ap.add_argument("--partitioner", default="metis", choices=("kahip", "metis"),
+                    help="Neural LSH graph partitioner")
+    ap.add_argument("--graph-k", type=int, default=10, help="Neural LSH: K of the partitioned graph")
+    ap.add_argument("--router-hidden", default="256")
+    ap.add_argument("--router-epochs", type=int, default=8)
+    ap.add_argument("--router-sample", type=int, default=300000)
+    ap.add_argument("--threads", type=int, default=1, help="training threads (router)")
+    ap.add_argument("--variants", default="raw,ae,ae+dec,ae+knn,ae+dec+knn")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--out", default="results/annann")
@@ -154,9 +168,19 @@ def main():
         params = VARIANTS[v]
         t0 = time.perf_counter()
         if params is None:
-            index = ClusterIndex(n_clusters=args.n_clusters, rerank=args.rerank, seed=args.seed,
+            k = 4.0 if v == "raw-4sqrt" else args.n_clusters
+            index = ClusterIndex(n_clusters=k, rerank=args.rerank, seed=args.seed,
                                  progress=True).fit(X)
             train_s, train_log = 0.0, {}
+        elif v.startswith("nlsh"):
+            router = {"hidden": tuple(int(h) for h in args.router_hidden.split(",")),
+                      "epochs": args.router_epochs, "train_sample": args.router_sample,
+                      "threads": args.threads}
+            index = NeuralLshIndex(n_parts=args.n_clusters, n_neighbors=args.graph_k,
+                                   partitioner=args.partitioner, assign=params["assign"],
+                                   seed=args.seed, progress=True, router=router).fit(X)
+            train_log = index.train_log
+            train_s = float(train_log["router"]["wall_seconds"])
         else:
             params = dict(params, knn_weight=args.knn_weight if params["knn_weight"] else 0.0)
             train = dict(params, code_dim=args.code_dim, epochs=args.epochs,
@@ -173,7 +197,8 @@ def main():
              "index_bytes": int(mem["total"]), "overhead_bytes": int(mem["total"] - mem["vectors"]),
              "imbalance_max_over_mean": round(imb["max_over_mean"], 2), "imbalance_cv":
              round(imb["cv"], 3), "empty_clusters": imb["empty"],
-             "train_log": {key: train_log.get(key) for key in ("seconds", "train_rows")}
+             "train_log": {key: train_log.get(key) for key in
+                           ("seconds", "train_rows", "cut_fraction", "router_agrees_with_partition")}
              | {"stage2_stopped": (train_log.get("stage2") or {}).get("stopped"),
                 "stage2_steps": (train_log.get("stage2") or {}).get("steps"),
                 "stage1_epochs": len((train_log.get("stage1") or {}).get("loss", []))}}
@@ -219,6 +244,9 @@ def main():
           " sampled rows,"
           f" <= {args.epochs} epochs stage 1; gamma={args.gamma};"
           f" k-NN term weight {args.knn_weight} where on",
+          f"- Neural LSH (nlsh*): K-NN graph K={args.graph_k} cut by {args.partitioner}, router"
+          f" {args.router_hidden} trained {args.router_epochs} epochs on <= {args.router_sample:,}"
+          f" rows ({args.threads} threads), C parts scanned (no re-rank)",
           f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date_utc']}; git {info['git']};"
           f" {versions_text(info)}",
           f"- load average (1 min): {info['load_start']:.2f} at start,"

@@ -14,7 +14,7 @@ ALLOWED = {
     "data": {"core"},
     "ivf": {"core", "data"},
     "graph": {"core", "data"},
-    "learned": {"core", "data", "ivf"},
+    "learned": {"core", "data", "ivf", "graph"},
     "distributed": {"core", "data", "graph"},
 }
 

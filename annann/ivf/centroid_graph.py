@@ -10,6 +10,10 @@ through the upper layers from hnswlib's entry point, then the best-first beam se
 ``core.graph_search`` on the bottom layer with a beam ef of max(n, 32): hnswlib's Python call
 alone cost ~15 us of a ~65 us query at C=4 on 1M SIFT, and with ef = n 4 % of the 4 or 16 nearest
 of 4,096 SIFT centres were missed (recall@10 down by up to 0.006).
+
+exact=True skips the walk and ranks every centre (``nearest_centres``): for centres an HNSW
+searches badly, such as Neural LSH's logit centres (inner products turned into distances), where
+the walk with ef = max(C, 32) missed enough of the top-C parts to cost 0.15 recall@10 at C=16.
 """
 
 import hnswlib
@@ -18,8 +22,10 @@ from numba import njit
 
 from ..core.distances import sq_l2_vec
 from ..core.graph_search import beam_search, visited_set
+from ..core.heaps import heap_push, sort_pairs
 
 MIN_EF = 32
+EXACT = 0  # the ef that asks route for every centre ranked exactly
 ARRAYS = ("bottom", "bottom_degrees", "upper", "upper_degrees", "upper_start", "levels")
 
 
@@ -45,9 +51,25 @@ def descend_layers(z, centres, upper, upper_degrees, upper_start, entry, top_lev
 
 
 @njit(cache=True)
+def nearest_centres(z, centres, n):
+    """The n centres nearest to z by exhaustive comparison (ids, squared distances, comps)."""
+    ids = np.full((1, n), -1, dtype=np.int64)
+    keys = np.full((1, n), np.inf, dtype=np.float32)
+    for c in range(centres.shape[0]):
+        d = sq_l2_vec(z, centres, c)
+        if d < keys[0, 0]:
+            heap_push(ids, keys, ids, 0, c, d, c)
+    sort_pairs(keys[0], ids[0], n)
+    return ids[0], keys[0], centres.shape[0]
+
+
+@njit(cache=True)
 def route(z, centres, bottom, bottom_degrees, upper, upper_degrees, upper_start, entry,
           top_level, n, ef, bits, touched):
-    """The n centres nearest to z (ids int64 nearest first, squared distances, comps)."""
+    """The n centres nearest to z (ids int64 nearest first, squared distances, comps); every
+    centre ranked when ef is EXACT."""
+    if ef == EXACT:
+        return nearest_centres(z, centres, n)
     start, _, comps = descend_layers(z, centres, upper, upper_degrees, upper_start, entry,
                                      top_level)
     entries = np.empty(1, dtype=np.int64)
@@ -106,10 +128,11 @@ def hnsw_arrays(index):
 class CentroidGraph:
     """HNSW over (k, e) centres with labels 0..k-1, searched by our numba kernel."""
 
-    def __init__(self, centers, M=16, ef_construction=200, seed=0, arrays=None):
+    def __init__(self, centers, M=16, ef_construction=200, seed=0, arrays=None, exact=False):
         self.centres = np.ascontiguousarray(centers, dtype=np.float32)
         self.n, self.dim = self.centres.shape
         self.M, self.ef_construction, self.seed = int(M), int(ef_construction), int(seed)
+        self.exact = bool(exact)
         if arrays is None:
             arrays = hnsw_arrays(build_hnsw(self.centres, self.M, self.ef_construction,
                                             self.seed))
@@ -125,8 +148,8 @@ class CentroidGraph:
         """The route kernel's arguments after z."""
         n = min(int(n), self.n)
         return (self.centres, self.bottom, self.bottom_degrees, self.upper, self.upper_degrees,
-                self.upper_start, self.entry, self.top_level, n, max(n, MIN_EF), self.bits,
-                self.touched)
+                self.upper_start, self.entry, self.top_level, n,
+                EXACT if self.exact else max(n, MIN_EF), self.bits, self.touched)
 
     def query(self, Z, n):
         """Labels (m, n) int64 of the n nearest centres to each row of Z (m, e), nearest first."""
@@ -141,7 +164,8 @@ class CentroidGraph:
         """The graph as arrays and scalars (what an index stores)."""
         out = {name: getattr(self, name) for name in ARRAYS}
         return out, {"entry": self.entry, "top_level": self.top_level, "M": self.M,
-                     "ef_construction": self.ef_construction, "seed": self.seed}
+                     "ef_construction": self.ef_construction, "seed": self.seed,
+                     "exact": self.exact}
 
     @classmethod
     def from_state(cls, centres, arrays, scalars):
@@ -157,6 +181,7 @@ class CentroidGraph:
             graph.n, graph.dim = graph.centres.shape
             graph.M, graph.ef_construction = int(scalars["M"]), int(scalars["ef_construction"])
             graph.seed = int(scalars["seed"])
+            graph.exact = bool(scalars.get("exact", False))
             graph._set({**arrays, **scalars})
         except (KeyError, TypeError, IndexError) as exc:
             raise ValueError(f"centroid graph: incomplete state ({exc})") from exc

@@ -38,7 +38,13 @@ def make_config(train):
 
 class AnnannIndex:
     """Learned-space cluster index. ``train`` holds the TrainConfig fields (code_dim, dec, gamma,
-    knn_weight, train_sample, ...); its n_clusters is overridden by this index's n_clusters."""
+    knn_weight, train_sample, ...); its n_clusters is overridden by this index's n_clusters.
+
+    Subclasses (``neural_lsh.NeuralLshIndex``) change how the space is learned (fit), how a row
+    is mapped into it (_encode) and what settings are stored (KIND, _settings, _restore); search,
+    updates and persistence are shared."""
+
+    KIND = "AnnannIndex"
 
     def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
                  storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False,
@@ -57,10 +63,23 @@ class AnnannIndex:
         self.train_log = {}
 
     def _transform(self, X):
-        """Raw rows -> codes (angular rows are unit-normalised first, as in training)."""
+        """Raw rows -> routing-space rows (angular rows are unit-normalised first, as in
+        training)."""
         if self.metric == "angular":
             X = normalize_rows(as_float_matrix(X, name="X", dim=self.encoder.input_dim))
+        return self._encode(X)
+
+    def _encode(self, X):
+        """Codes of (normalised) rows: the encoder's output."""
         return self.encoder.transform(X)
+
+    def _settings(self):
+        """What save stores besides the metric and the engine's parameters."""
+        return {"train": asdict(self.config)}
+
+    def _restore(self, params):
+        """Set what _settings stored (KeyError/TypeError if missing or malformed)."""
+        self.config = make_config(params["train"])
 
     def fit(self, X, ids=None):
         """Train the encoder on X (in a child process), then build the cluster index in the code
@@ -138,9 +157,8 @@ class AnnannIndex:
     def save(self, path):
         """Write one index directory (encoder weights and the engine's clusters) atomically."""
         index = self._require_fit()
-        params = {"metric": self.metric, "train": asdict(self.config),
-                  "engine": index._params()}
-        with IndexWriter(path, "AnnannIndex", params, {"train_log": self.train_log}) as w:
+        params = dict(self._settings(), metric=self.metric, engine=index._params())
+        with IndexWriter(path, self.KIND, params, {"train_log": self.train_log}) as w:
             for name, arr in self.encoder.state().items():
                 w.add_array("encoder." + name, arr)
             index._write_parts(w, "clusters.")
@@ -149,15 +167,15 @@ class AnnannIndex:
     def load(cls, path, storage=None, storage_path=None):
         """Load an index written by save (encoder included); IndexFormatError (a ValueError) for a
         foreign, old, corrupt or mismatched directory."""
-        stored = read_index(path, "AnnannIndex")
+        stored = read_index(path, cls.KIND)
         encoder = NumpyEncoder.from_state(stored.arrays("encoder."), source=str(path))
         self = cls.__new__(cls)
         try:
             self.metric = check_metric(stored.params["metric"])
-            self.config = make_config(stored.params["train"])
+            self._restore(stored.params)
             engine = dict(stored.params["engine"])
         except (KeyError, TypeError) as exc:
-            raise IndexFormatError(f"{path}: ANNANN metadata incomplete ({exc})") from exc
+            raise IndexFormatError(f"{path}: {cls.KIND} metadata incomplete ({exc})") from exc
         self.encoder, self.train_log = encoder, stored.state.get("train_log", {})
         self.index = ClusterIndex._from_parts(stored, "clusters.", engine, self._transform,
                                               storage, storage_path)

@@ -6,6 +6,7 @@ DEC centres and a log with timings. The child is seeded and deterministic
 (keras.utils.set_random_seed, op determinism, oneDNN off, ``threads`` intra-op threads).
 """
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -110,6 +111,9 @@ def standardisation(X, mode):
 def train_encoder(X, config=None):
     """Train in a spawned child (TensorFlow stays out of this process); return a TrainResult."""
     cfg = (config or TrainConfig()).validate()
+    if importlib.util.find_spec("tensorflow") is None:
+        raise ImportError("ANNANN trains its encoder with TensorFlow, which is not installed: "
+                          "pip install 'annann[learned]'")
     X = as_float_matrix(X, name="X")
     if X.shape[0] < max(2, cfg.n_clusters if cfg.dec else 2):
         raise ValueError(f"X: {X.shape[0]} rows are too few to train {cfg.n_clusters} DEC clusters")
@@ -118,42 +122,64 @@ def train_encoder(X, config=None):
                          f"{cfg.n_clusters} DEC clusters")
     t0 = time.perf_counter()
     rows = subsample_rows(X.shape[0], cfg.train_sample, cfg.seed)
-    with tempfile.TemporaryDirectory(prefix="annann-train-") as tmp:
-        tmp = Path(tmp)
-        np.save(tmp / "x.npy", X[rows])
-        (tmp / "config.json").write_text(json.dumps(asdict(cfg)))
-        env = dict(child_env(), TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0",
-                   OMP_NUM_THREADS=str(cfg.threads), PYTHONHASHSEED=str(cfg.seed))
-        proc = subprocess.run([sys.executable, "-m", "annann.learned.training", str(tmp)], env=env,
-                              stdout=None if cfg.progress else subprocess.PIPE,
-                              stderr=None if cfg.progress else subprocess.PIPE, text=True)
-        if proc.returncode != 0 or not (tmp / "result.npz").is_file():
-            tail = (proc.stderr or "")[-3000:]
-            raise RuntimeError(f"encoder training failed in the child process "
-                               f"(exit code {proc.returncode}){': ' + tail if tail else ''}")
-        with np.load(tmp / "result.npz", allow_pickle=False) as data:
-            state = {key: data[key] for key in data.files}
-        log = json.loads((tmp / "log.json").read_text())
+    state, log = run_child("annann.learned.training", {"x": X[rows]}, asdict(cfg), cfg.threads,
+                           cfg.seed, cfg.progress, "encoder training")
     centers = state.pop("dec_centers", None)
     log["train_rows"] = int(rows.shape[0])
     log["wall_seconds"] = time.perf_counter() - t0
     return TrainResult(NumpyEncoder.from_state(state, source="training child"), centers, log)
 
 
-def run_training(Xs, cfg):
-    """The TensorFlow part (child process only): returns (NumpyEncoder, centres or None, log)."""
+def run_child(module, arrays, config, threads, seed, progress, what):
+    """Run ``python -m module <folder>`` on arrays (saved as <name>.npy) and config.json; return
+    (the arrays of its result.npz, its log.json). TensorFlow lives only in that child: seeded,
+    deterministic, oneDNN off, ``threads`` intra-op threads; it dies with this process."""
+    with tempfile.TemporaryDirectory(prefix="annann-train-") as tmp:
+        tmp = Path(tmp)
+        for name, arr in arrays.items():
+            np.save(tmp / f"{name}.npy", arr)
+        (tmp / "config.json").write_text(json.dumps(config))
+        env = dict(child_env(), TF_CPP_MIN_LOG_LEVEL="2", TF_ENABLE_ONEDNN_OPTS="0",
+                   OMP_NUM_THREADS=str(threads), PYTHONHASHSEED=str(seed))
+        proc = subprocess.run([sys.executable, "-m", module, str(tmp)], env=env,
+                              stdout=None if progress else subprocess.PIPE,
+                              stderr=None if progress else subprocess.PIPE, text=True)
+        if proc.returncode != 0 or not (tmp / "result.npz").is_file():
+            tail = (proc.stderr or "")[-3000:]
+            raise RuntimeError(f"{what} failed in the child process "
+                               f"(exit code {proc.returncode}){': ' + tail if tail else ''}")
+        with np.load(tmp / "result.npz", allow_pickle=False) as data:
+            state = {key: data[key] for key in data.files}
+        return state, json.loads((tmp / "log.json").read_text())
+
+
+def seed_tensorflow(threads, seed):
+    """Child side: TensorFlow on ``threads`` intra-op threads, seeded, deterministic ops."""
     import tensorflow as tf
 
-    tf.config.threading.set_intra_op_parallelism_threads(cfg.threads)
+    tf.config.threading.set_intra_op_parallelism_threads(threads)
     tf.config.threading.set_inter_op_parallelism_threads(1)
     import keras
 
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def write_result(folder, state, log):
+    """Child side: the result arrays and log that run_child reads back."""
+    folder = Path(folder)
+    with open(folder / "result.npz", "wb") as fh:
+        np.savez(fh, **state)
+    (folder / "log.json").write_text(json.dumps(log))
+
+
+def run_training(Xs, cfg):
+    """The TensorFlow part (child process only): returns (NumpyEncoder, centres or None, log)."""
+    seed_tensorflow(cfg.threads, cfg.seed)
     from .autoencoder import build_autoencoder, dense_layers, train_reconstruction
     from .dec import kmeans_centers, train_stage2
     from .knn_loss import knn_pairs
 
-    keras.utils.set_random_seed(cfg.seed)
-    tf.config.experimental.enable_op_determinism()
     log = {"seconds": {}}
     t = time.perf_counter()
     mean, scale = standardisation(Xs, cfg.standardize)
@@ -194,9 +220,7 @@ def _child_main(folder):
     state = encoder.state()
     if centers is not None:
         state["dec_centers"] = centers
-    with open(folder / "result.npz", "wb") as fh:
-        np.savez(fh, **state)
-    (folder / "log.json").write_text(json.dumps(log))
+    write_result(folder, state, log)
 
 
 if __name__ == "__main__":

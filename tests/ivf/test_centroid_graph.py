@@ -28,6 +28,19 @@ def test_our_walk_answers_as_hnswlib_does(centres, bigann10k):
         assert hits >= 0.95
 
 
+def test_exact_routing_ranks_every_centre(centres, bigann10k):
+    graph = CentroidGraph(centres, M=8, ef_construction=100, exact=True)
+    Q = bigann10k.test
+    d = ((Q[:, None, :].astype(np.float64) - centres[None]) ** 2).sum(axis=2)
+    for n in (1, 16, 512):
+        ours = graph.query(Q, n)
+        want = np.take_along_axis(d, ours, axis=1)
+        assert (np.diff(want, axis=1) >= -1e-5 * want[:, 1:]).all()  # nearest first (float32)
+        assert np.allclose(want[:, -1], np.sort(d, axis=1)[:, n - 1], rtol=1e-5)  # the true n-th
+    back = CentroidGraph.from_state(centres, *graph.state())
+    assert back.exact and np.array_equal(back.query(Q, 16), graph.query(Q, 16))
+
+
 def test_arrays_describe_hnswlibs_graph(centres):
     a = hnsw_arrays(build_hnsw(centres, 8, 100, 1))
     k = centres.shape[0]

@@ -165,6 +165,26 @@ def test_transform_and_given_centers(small):
         ClusterIndex(n_clusters=4).fit(X, transform=project, centers=X[:4])
 
 
+def test_given_labels_and_exact_routing(bigann10k, bigann_index, tmp_path):
+    X = bigann10k.train
+    centres = bigann_index._routing
+    labels = np.arange(X.shape[0]) % centres.shape[0]  # any assignment the caller chooses
+    fixed = ClusterIndex(n_clusters=1.0, route="exact").fit(X, centers=centres, labels=labels)
+    np.testing.assert_array_equal(fixed.cluster_sizes(), np.bincount(labels))
+    exact = ClusterIndex(n_clusters=1.0, seed=0, route="exact").fit(X)
+    assert recall_of(exact, bigann10k, 8) >= recall_of(bigann_index, bigann10k, 8) - 0.005
+    exact.save(tmp_path / "exact")
+    back = ClusterIndex.load(tmp_path / "exact")
+    assert back.route == "exact" and back._graph.exact
+    a, _ = exact.search_batch(bigann10k.test, 10, C=4)
+    b, _ = back.search_batch(bigann10k.test, 10, C=4)
+    np.testing.assert_array_equal(a, b)
+    with pytest.raises(ValueError, match="labels: expected 9900 cluster numbers"):
+        ClusterIndex().fit(X, centers=centres, labels=labels + 1)
+    with pytest.raises(ValueError, match="route"):
+        ClusterIndex(route="flat")
+
+
 def test_imbalance_and_memory(bigann_index):
     sizes = bigann_index.cluster_sizes()
     assert sizes.sum() == bigann_index.size == 9900

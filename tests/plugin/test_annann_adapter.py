@@ -60,3 +60,28 @@ def test_adapter_refuses_unknown_parameters():
         Annann("euclidean", {"n_clusters": 1.0, "codedim": 8})
     with pytest.raises(ValueError):
         Annann("hamming", {"n_clusters": 1.0})
+
+
+def test_graph_partition_space_runs_neural_lsh(bigann10k):
+    ds = bigann10k
+    algo = Annann("euclidean", {"space": "graph-partition", "n_clusters": 0.5, "graph_k": 8,
+                                "router_hidden": [32], "router_epochs": 3,
+                                "router_sample": 5000})
+    algo.fit(ds.train)
+    assert algo.index.index.n_clusters_ == 50 and algo.index.n_neighbors == 8
+    algo.set_query_arguments(24)
+    assert str(algo).startswith("annann-nlsh(") and "C=24" in str(algo)
+    ids = np.array([algo.query(q, 10) for q in ds.test])
+    run = np.sqrt(((ds.train[ids].astype(np.float64) - ds.test[:, None, :]) ** 2).sum(axis=2))
+    assert knn_recall(ds.distances, run, 10).mean() >= 0.9
+    assert algo.get_additional()["scanned_per_query"] > 0
+
+
+@pytest.mark.parametrize("params, match", [
+    ({"space": "graph-partition", "code_dim": 8}, "unknown parameters \\['code_dim'\\]"),
+    ({"graph_k": 8}, "unknown parameters \\['graph_k'\\]"),
+    ({"space": "pca"}, "space must be one of"),
+])
+def test_adapter_refuses_parameters_of_the_other_space(params, match):
+    with pytest.raises(ValueError, match=match):
+        Annann("euclidean", params)

@@ -25,6 +25,9 @@ CASES = {
     "annann_example.py": (
         ["--n", "3000", "--epochs", "2"], {"recall@10 (C=16)": 0.85},
         ["TensorFlow imported in this process: False"]),
+    "neural_lsh_example.py": (
+        ["--n", "3000", "--epochs", "4"], {"recall@10 (C=16)": 0.85},
+        ["TensorFlow imported in this process: False"]),
 }
 
 

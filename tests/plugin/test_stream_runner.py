@@ -41,6 +41,15 @@ def test_tiny_runbook_end_to_end(bigann10k, tmp_path, name, min_score):
     assert plot_stream(docs, tmp_path / "s.png", "t").stat().st_size > 1000
 
 
+def test_neural_lsh_under_inserts_and_deletes(bigann10k):
+    rb = parse_runbook(TINY, 9900)
+    algo = make_algorithm("annann-nlsh", bigann10k, n_clusters=40, C=16, ef=100,
+                          nlsh_kwargs={"router": {"hidden": (32,), "epochs": 3}})
+    steps, summary = run_stream(bigann10k, rb, algo, n_queries=50, progress=False)
+    assert algo.name == "annann-nlsh" and algo.index.size == 6900
+    assert summary["score"] >= 0.75  # inserts routed by the router, deletions honoured
+
+
 def test_unknown_streaming_algorithm(bigann10k):
     with pytest.raises(ValueError, match="unknown streaming algorithm"):
         make_algorithm("faiss", bigann10k, 10, 1, 10)

@@ -1,19 +1,28 @@
-"""Adapter: ANNANN, the cluster engine in a learned (autoencoder + DEC) space.
+"""Adapter: ANNANN, the cluster engine in a learned space.
 
-Thin layer over annann.learned.index.AnnannIndex. Build parameters (one dict): n_clusters (int, or a
-float multiple of sqrt(n)), code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank,
-train_sample, epochs, hidden, seed. Query argument: C, the number of clusters scanned.
+Thin layer over annann.learned: AnnannIndex (autoencoder + DEC / k-NN term) or, with
+``space: graph-partition``, NeuralLshIndex (K-NN graph partition + neural router). Build
+parameters (one dict): n_clusters (int, or a float multiple of sqrt(n)), seed, M; the
+autoencoder's code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank, train_sample, epochs,
+hidden; Neural LSH's graph_k, partitioner, imbalance, assign, router_hidden, router_epochs,
+router_sample. Query argument: C, the number of clusters scanned.
 """
 
 import numpy as np
 
+from annann.ivf.index import warm_up
 from annann.learned.index import AnnannIndex
+from annann.learned.neural_lsh import NeuralLshIndex
+from annann.learned.neural_lsh import warm_up as warm_up_nlsh
 from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
 
 TRAIN_KEYS = ("code_dim", "dec", "gamma", "knn_weight", "train_sample", "epochs", "hidden",
               "max_iter", "update_interval", "tol", "batch_size")
+NLSH_KEYS = ("graph_k", "partitioner", "imbalance", "assign", "router_hidden", "router_epochs",
+             "router_sample")
+SPACES = ("autoencoder", "graph-partition")
 
 
 class Annann(BaseANN):
@@ -21,28 +30,53 @@ class Annann(BaseANN):
 
     def __init__(self, metric, params):
         params = dict(params)
-        unknown = set(params) - set(TRAIN_KEYS) - {"n_clusters", "rerank", "M", "seed"}
+        self.space = params.pop("space", "autoencoder")
+        if self.space not in SPACES:
+            raise ValueError(f"annann adapter: space must be one of {SPACES}, got {self.space!r}")
+        own = NLSH_KEYS if self.space == "graph-partition" else TRAIN_KEYS + ("rerank",)
+        unknown = set(params) - set(own) - {"n_clusters", "M", "seed"}
         if unknown:
-            raise ValueError(f"annann adapter: unknown parameters {sorted(unknown)}")
+            raise ValueError(f"annann adapter: unknown parameters {sorted(unknown)} for space "
+                             f"{self.space!r}")
         self.metric = metric
         self.n_clusters = params.get("n_clusters", 1.0)
-        self.rerank = int(params.get("rerank", 10))
-        self.train = {key: params[key] for key in TRAIN_KEYS if key in params}
-        self.train.setdefault("dec", True)
-        self.index = AnnannIndex(metric, n_clusters=self.n_clusters, rerank=self.rerank,
-                                 M=int(params.get("M", 16)), seed=int(params.get("seed", 0)),
-                                 train=self.train)
+        M, seed = int(params.get("M", 16)), int(params.get("seed", 0))
+        if self.space == "graph-partition":
+            self.rerank = 1
+            router = {"hidden": tuple(params.get("router_hidden", (256,))),
+                      "epochs": int(params.get("router_epochs", 8)),
+                      "train_sample": int(params.get("router_sample", 300000))}
+            self.index = NeuralLshIndex(
+                metric, n_parts=self.n_clusters, n_neighbors=int(params.get("graph_k", 10)),
+                partitioner=params.get("partitioner", "metis"),
+                imbalance=float(params.get("imbalance", 0.03)),
+                assign=params.get("assign", "router"), M=M, seed=seed, router=router)
+        else:
+            self.rerank = int(params.get("rerank", 10))
+            self.train = {key: params[key] for key in TRAIN_KEYS if key in params}
+            self.train.setdefault("dec", True)
+            self.index = AnnannIndex(metric, n_clusters=self.n_clusters, rerank=self.rerank,
+                                     M=M, seed=seed, train=self.train)
+        if self.space == "graph-partition":  # kernels compiled here, not inside the timed fit
+            warm_up_nlsh(metric, self.index.n_neighbors)
+        else:
+            warm_up(metric)
         self.C = 10
         self._set_name()
 
     def _set_name(self):
         cfg = self.index.config
+        if self.space == "graph-partition":
+            self.name = (f"annann-nlsh(n_parts={self.n_clusters}, "
+                         f"graph_k={self.index.n_neighbors}, {self.index.partitioner}, "
+                         f"assign={self.index.assign}, router={list(cfg.hidden)}, C={self.C})")
+            return
         self.name = (f"annann(n_clusters={self.n_clusters}, code_dim={cfg.code_dim}, "
                      f"dec={cfg.dec}, gamma={cfg.gamma}, knn={cfg.knn_weight}, C={self.C}, "
                      f"r={self.rerank})")
 
     def fit(self, X):
-        """Train the encoder and build the learned-space cluster index over X."""
+        """Learn the space (encoder, or graph partition + router) and build the cluster index."""
         self.index.fit(as_float_matrix(X))
 
     def set_query_arguments(self, C):
