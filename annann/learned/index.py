@@ -18,22 +18,22 @@ from .encoder import NumpyEncoder
 from .training import TrainConfig, train_encoder
 
 
-def make_config(train):
-    """A TrainConfig from None, a TrainConfig or a dict of its fields (unknown keys refused)."""
-    if train is None:
-        return TrainConfig()
-    if isinstance(train, TrainConfig):
-        return TrainConfig(**asdict(train))
-    if isinstance(train, dict):
-        known = {f.name for f in fields(TrainConfig)}
-        unknown = sorted(set(train) - known)
+def make_config(value, cls=TrainConfig, name="train", what="training"):
+    """A ``cls`` config (TrainConfig, or the router's) from None, an instance or a dict of its
+    fields (unknown keys refused, ``hidden`` made a tuple); a copy, never the caller's object."""
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return cls(**asdict(value))
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {f.name for f in fields(cls)})
         if unknown:
-            raise ValueError(f"train: unknown training parameters {unknown}")
-        cfg = dict(train)
+            raise ValueError(f"{name}: unknown {what} parameters {unknown}")
+        cfg = dict(value)
         if "hidden" in cfg:
             cfg["hidden"] = tuple(cfg["hidden"])
-        return TrainConfig(**cfg)
-    raise ValueError(f"train: expected a TrainConfig or dict, got {type(train).__name__}")
+        return cls(**cfg)
+    raise ValueError(f"{name}: expected a {cls.__name__} or dict, got {type(value).__name__}")
 
 
 class AnnannIndex:

@@ -16,7 +16,7 @@ always go where the router sends them.
 """
 
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 
 import numpy as np
 
@@ -27,28 +27,11 @@ from ..graph.index import warm_up as warm_up_graph
 from ..ivf.index import ClusterIndex
 from ..ivf.index import warm_up as warm_up_ivf
 from ..ivf.kmeans import resolve_n_clusters
-from .index import AnnannIndex
+from .index import AnnannIndex, make_config
 from .partition import check_partitioner, cut_fraction, partition_graph, symmetric_csr
 from .router import RouterConfig, train_router
 
 ASSIGN = ("router", "partition")
-
-
-def make_router_config(router):
-    """A RouterConfig from None, a RouterConfig or a dict of its fields (unknown keys refused)."""
-    if router is None:
-        return RouterConfig()
-    if isinstance(router, RouterConfig):
-        return RouterConfig(**asdict(router)).validate()
-    if isinstance(router, dict):
-        unknown = sorted(set(router) - {f.name for f in fields(RouterConfig)})
-        if unknown:
-            raise ValueError(f"router: unknown router parameters {unknown}")
-        cfg = dict(router)
-        if "hidden" in cfg:
-            cfg["hidden"] = tuple(cfg["hidden"])
-        return RouterConfig(**cfg).validate()
-    raise ValueError(f"router: expected a RouterConfig or dict, got {type(router).__name__}")
 
 
 def logit_centres(W, b):
@@ -83,7 +66,7 @@ class NeuralLshIndex(AnnannIndex):
         self.partitioner, self.kahip_mode = partitioner, kahip_mode
         self.part_imbalance, self.assign = float(imbalance), assign
         self.seed, self.progress = check_positive_int(seed, "seed", minimum=0), bool(progress)
-        self.config = make_router_config(router)
+        self.config = make_config(router, RouterConfig, "router", "router").validate()
         self.config.seed = self.seed
         self.config.progress = self.progress
         self.engine_args = dict(metric=metric, n_clusters=n_parts, rerank=1, M=M,
@@ -115,7 +98,7 @@ class NeuralLshIndex(AnnannIndex):
         self.n_parts, self.n_neighbors, self.seed = nl["n_parts"], nl["n_neighbors"], nl["seed"]
         self.partitioner, self.kahip_mode = nl["partitioner"], nl["kahip_mode"]
         self.part_imbalance, self.assign = nl["imbalance"], nl["assign"]
-        self.config = make_router_config(params["router"])
+        self.config = make_config(params["router"], RouterConfig, "router", "router").validate()
         self.progress = False
 
     def fit(self, X, ids=None):
@@ -168,4 +151,4 @@ def warm_up(metric="euclidean", n_neighbors=10):
     return time.perf_counter() - t0
 
 
-__all__ = ["NeuralLshIndex", "logit_centres", "make_router_config", "warm_up", "ASSIGN"]
+__all__ = ["NeuralLshIndex", "logit_centres", "warm_up", "ASSIGN"]
