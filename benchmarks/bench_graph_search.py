@@ -37,9 +37,9 @@ from annann.graph.index import KNNGraphIndex  # noqa: E402
 from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
 
 DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
-BEAMS = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
+BEAMS = [4, 6, 8, 10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024]
 EPSILONS = [0.1, 0.2, None]
-ENTRY_TABLES = [2, 8]
+ENTRY_TABLES = [1, 2, 8]
 HNSW_EF = [10, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 800]
 PYNN_EPS = [0.0, 0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5]
 TARGETS = (0.8, 0.9, 0.95, 0.99, 0.999)

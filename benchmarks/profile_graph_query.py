@@ -4,9 +4,10 @@ Builds a KNNGraphIndex (K=20, library defaults) and times --queries queries one 
 several beams (entry tables as given): the whole ``search`` call, the numba kernel alone
 (``lsh_beam_search``), the LSH entry alone (``query_candidates``) and the distance floor: the same
 rows the walk evaluated (the entry points and the walk's recorded visits, in the walk's order)
-computed again in one tight loop, with the rows of the other queries in between so they are not
-in cache. What is left of the kernel is the walk's own work: heaps, visited bits, the neighbour
-lists' reads. Each part is the best of --runs passes, the parts interleaved in every pass.
+computed again in one tight loop, four rows per pass as the walk does, with the rows of the
+other queries in between so they are not in cache. What is left of the kernel is the walk's own
+work: heaps, visited bits, the neighbour lists' reads. Each part is the best of --runs passes,
+the parts interleaved in every pass.
 
     python benchmarks/profile_graph_query.py --out results/knngraph/profile_sift-1m
     python benchmarks/profile_graph_query.py --data data/fashion-mnist-784-euclidean.hdf5 \\
@@ -27,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from annann.core.atomic import atomic_path  # noqa: E402
-from annann.core.distances import sq_l2_vec  # noqa: E402
+from annann.core.distances import sq_l2_vec, sq_l2_vec_four  # noqa: E402
 from annann.core.graph_search import clear_marks  # noqa: E402
 from annann.data.evaluation import knn_recall  # noqa: E402
 from annann.graph.beam_search import lsh_beam_search  # noqa: E402
@@ -50,11 +51,18 @@ def entry_only(q, directions, left, thresholds, starts, ends, roots, orders, bit
 
 @njit(cache=True, fastmath=True)
 def distances_of(Q, X, rows, starts):
-    """Squared distances of query r to rows[starts[r]:starts[r + 1]], every query in turn."""
+    """Squared distances of query r to rows[starts[r]:starts[r + 1]], every query in turn, four
+    rows per pass as the walk computes them (``sq_l2_vec_four``)."""
     s = 0.0
     for r in range(Q.shape[0]):
-        for t in range(starts[r], starts[r + 1]):
+        t = starts[r]
+        while t + 4 <= starts[r + 1]:
+            a, b, c, d = sq_l2_vec_four(Q[r], X, rows[t], rows[t + 1], rows[t + 2], rows[t + 3])
+            s += a + b + c + d
+            t += 4
+        while t < starts[r + 1]:
             s += sq_l2_vec(Q[r], X, rows[t])
+            t += 1
     return s
 
 

@@ -8,6 +8,7 @@ L2, or 1 - cosine): ``to_metric`` converts.
 Numba kernels, one per access pattern:
 * ``sq_l2(X, a, Y, b)``: row a of X to row b of Y (the plain kernel; vectorises well);
 * ``sq_l2_vec(q, Y, b)``: a vector to row b of Y (queries);
+* ``sq_l2_vec_four(q, Y, b0, b1, b2, b3)``: a vector to four rows in one pass (graph walks);
 * ``sq_l2_block(Y, start, count, q, out)``: a vector to a contiguous block of rows (cluster scan);
 * ``sq_l2_four(B, a, b0, b1, b2, b3)``: one row to four rows in one pass (the local join);
 * ``sq_l2_bounded`` / ``sq_l2_ip`` / ``triangle_excludes``: the seed's three pruning ideas
@@ -147,6 +148,25 @@ def sq_l2_four(B, a, b0, b1, b2, b3):
         t1 = x - B[b1, i]
         t2 = x - B[b2, i]
         t3 = x - B[b3, i]
+        s0 += t0 * t0
+        s1 += t1 * t1
+        s2 += t2 * t2
+        s3 += t3 * t3
+    return s0, s1, s2, s3
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def sq_l2_vec_four(q, Y, b0, b1, b2, b3):
+    """Squared distances from the vector q to rows b0..b3 of Y in one pass: four rows streamed
+    side by side keep four memory reads in flight where one row at a time keeps one. The query
+    twin of ``sq_l2_four``, which takes its left row by number to avoid a view per call."""
+    s0 = s1 = s2 = s3 = np.float32(0.0)
+    for i in range(q.shape[0]):
+        x = q[i]
+        t0 = x - Y[b0, i]
+        t1 = x - Y[b1, i]
+        t2 = x - Y[b2, i]
+        t3 = x - Y[b3, i]
         s0 += t0 * t0
         s1 += t1 * t1
         s2 += t2 * t2

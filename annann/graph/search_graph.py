@@ -9,36 +9,13 @@
    does not cut nodes off.
 """
 
+import numba
 import numpy as np
 from numba import njit, prange
 
 from ..core.distances import sq_l2
 from ..core.heaps import sort_pairs
-
-
-@njit(cache=True)
-def reverse_lists(ids, dists):
-    """CSR (indptr, rev_ids, rev_dists) of reverse edges: j lists i whenever i lists j."""
-    n, K = ids.shape
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        for s in range(K):
-            j = ids[i, s]
-            if j >= 0:
-                indptr[j + 1] += 1
-    for i in range(n):
-        indptr[i + 1] += indptr[i]
-    fill = indptr[:-1].copy()
-    rev = np.empty(indptr[n], dtype=np.int32)
-    rd = np.empty(indptr[n], dtype=np.float32)
-    for i in range(n):
-        for s in range(K):
-            j = ids[i, s]
-            if j >= 0:
-                rev[fill[j]] = i
-                rd[fill[j]] = dists[i, s]
-                fill[j] += 1
-    return indptr, rev, rd
+from .nndescent import reverse_edges
 
 
 @njit(cache=True, parallel=True)
@@ -114,7 +91,7 @@ def prepare_search_graph(X, ids, sq_dists, max_degree=32, alpha=1.0, max_reverse
     """Search graph (neighbours (n, max_degree) int32 padded with -1, degrees int32) from a K-NN graph."""
     n, K = ids.shape
     max_reverse = K if max_reverse is None else max_reverse
-    indptr, rev, rev_d = reverse_lists(ids, sq_dists)
+    indptr, rev, rev_d = reverse_edges(ids, sq_dists, numba.get_num_threads())
     out = np.full((n, max_degree), -1, dtype=np.int32)
     deg = np.zeros(n, dtype=np.int32)
     diversify(X, ids, sq_dists, indptr, rev, rev_d, max_reverse, max_degree,

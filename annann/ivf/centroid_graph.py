@@ -74,7 +74,7 @@ def route(z, centres, bottom, bottom_degrees, upper, upper_degrees, upper_start,
                                      top_level)
     entries = np.empty(1, dtype=np.int64)
     entries[0] = start
-    ids, d, walked = beam_search(z, centres, bottom, bottom_degrees, entries, 1, n, ef,
+    ids, d, walked = beam_search(z, centres, bottom, bottom_degrees, entries, 1, n, max(ef, n),
                                  np.float32(np.inf), bits, touched)
     return ids, d, comps + walked
 

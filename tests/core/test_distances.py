@@ -27,3 +27,16 @@ def test_in_kernel_query_preparation_matches_the_numpy_path():
         d = sq.copy()
         convert_distances(d, angular)
         np.testing.assert_allclose(d, to_metric(sq.copy(), metric), rtol=1e-6)
+
+
+def test_four_row_kernel_matches_one_row_at_a_time(bigann10k):
+    """sq_l2_vec_four (the graph walk's) gives each row's sq_l2_vec distance, in order."""
+    from annann.core.distances import sq_l2_vec, sq_l2_vec_four
+
+    X = np.ascontiguousarray(bigann10k.train, dtype=np.float32)
+    q = np.ascontiguousarray(bigann10k.test[0], dtype=np.float32)
+    rows = (5, 9000, 17, 5)  # a repeated row too
+    four = sq_l2_vec_four(q, X, *rows)
+    one = [sq_l2_vec(q, X, r) for r in rows]
+    np.testing.assert_allclose(four, one, rtol=1e-5)
+    np.testing.assert_allclose(one, ((X[list(rows)] - q) ** 2).sum(1), rtol=1e-4)

@@ -88,6 +88,28 @@ def test_recall_reaches_0_999_at_the_largest_beam(bigann10k):
     assert knn_recall(bigann10k.distances, true, 10).mean() >= 0.999
 
 
+def test_a_beam_below_k_still_returns_k_exact_neighbours_and_does_less_work(index10, bigann10k):
+    """Beam 4 < k = 10: every distance is offered to the k best, so k rows come back, sorted,
+    with their exact distances; the walk computes fewer distances than at beam 10 and recall
+    rises with the beam."""
+    Q = bigann10k.test
+
+    def run(beam):
+        index10.counters.reset()
+        ids, d = index10.search_batch(Q, 10, beam=beam)
+        return ids, d, index10.counters.mean("dist_comps")
+
+    ids4, d4, c4 = run(4)
+    ids10, _, c10 = run(10)
+    assert (ids4 >= 0).all() and np.all(np.diff(d4, axis=1) >= 0)
+    for q, i, d in zip(Q[:20], ids4[:20], d4[:20]):
+        assert len(set(i)) == 10
+        np.testing.assert_allclose(d, distances(q, bigann10k.train[i], "euclidean"), rtol=1e-3)
+    assert c4 < c10
+    assert run_recall(index10, bigann10k, 4) < run_recall(index10, bigann10k, 10)
+    assert run_recall(index10, bigann10k, 4) > 0.5
+
+
 def test_epsilon_and_entry_tables_trade_work_for_recall(index10, bigann10k):
     Q = bigann10k.test
 

@@ -90,3 +90,42 @@ def test_random_init_converges_on_small_data():
     true_ids, _ = exact_neighbors(X, nodes, 8)
     assert graph_recall(ids, true_ids) >= 0.97
     assert stats["iterations"] <= 15
+
+
+@pytest.mark.parametrize("with_dists", [False, True])
+def test_candidate_lists_follow_their_definition(with_dists):
+    """sample_candidates against a plain Python reading of its contract on a random graph: row
+    j's new list = the C lowest-priority nodes among j's new forward neighbours and the nodes
+    listing j as new; its old list likewise from old edges, and empty when the new list is."""
+    from annann.graph.nndescent import candidate_heaps, random_priority, sample_candidates
+
+    rng = np.random.default_rng(7)
+    n, Kh, C, salt = 60, 6, 4, 11
+    ids = np.array([rng.choice(np.setdiff1d(np.arange(n), [i]), Kh, replace=False)
+                    for i in range(n)], dtype=np.int32)
+    ids[rng.random((n, Kh)) < 0.1] = -1
+    dists = rng.random((n, Kh)).astype(np.float32)
+    flags = (rng.random((n, Kh)) < 0.5).astype(np.uint8)
+    flags[:5] = 0  # rows whose forward edges are all old
+    heaps = [candidate_heaps(n, C, with_dists) for _ in range(2)]
+    sample_candidates(ids, dists, flags, salt, 3, *heaps[0], *heaps[1], with_dists)
+
+    def expected(j, want):
+        pool = {int(a): dists[j, s] for s, a in enumerate(ids[j]) if a >= 0 and flags[j, s] == want}
+        for i in range(n):
+            for s in range(Kh):
+                if ids[i, s] == j and flags[i, s] == want:
+                    pool.setdefault(i, dists[i, s])
+        ranked = sorted(pool, key=lambda a: random_priority(min(a, j), max(a, j), salt))
+        return ranked[:C], pool
+
+    for j in range(n):
+        new, pool_new = expected(j, 1)
+        assert sorted(heaps[0][0][j][heaps[0][0][j] >= 0]) == sorted(new)
+        old, pool_old = expected(j, 0) if new else ([], {})
+        assert sorted(heaps[1][0][j][heaps[1][0][j] >= 0]) == sorted(old)
+        if with_dists:
+            for h, pool in ((heaps[0], pool_new), (heaps[1], pool_old)):
+                for slot, a in enumerate(h[0][j]):
+                    if a >= 0:
+                        assert h[2][j, slot] == pytest.approx(pool[int(a)])
