@@ -47,7 +47,7 @@ class KNNGraphIndex:
     capacity during the build, >= K; KGraph's L - the K nearest of the pool form the graph;
     default ``nndescent.default_pool_size``), max_candidates (per-node new/old candidate lists; default
     rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
-    max_degree and prune_alpha (search graph; alpha 1.1 keeps some longer edges, as Vamana's
+    max_degree and prune_alpha (search graph; alpha 1.05 keeps some longer edges, as Vamana's
     alpha does), entry_tables (LSH tables hashed per query), reorder
     (store the graph in the first LSH table's leaf order for memory locality; answers keep the
     caller's ids), n_jobs (build threads), seed.
@@ -61,7 +61,7 @@ class KNNGraphIndex:
     def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
                  bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
                  max_candidates=None, early_abandon=False, triangle_bound=False,
-                 inner_product=False, max_degree=None, prune_alpha=1.1, entry_tables=1,
+                 inner_product=False, max_degree=None, prune_alpha=1.05, entry_tables=1,
                  reorder=True, n_jobs=None, seed=0, progress=False):
         self.metric = check_metric(metric)
         self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
