@@ -103,7 +103,6 @@ def beam_search(q, X, neighbors, degrees, entries, n_entries, k, beam, scale, bi
     overflow = False
     for e in range(n_entries):
         prefetch_row(X, entries[e])
-    for e in range(n_entries):
         mark(bits, entries[e])
     n_cand = push_scored(q, X, entries, n_entries, fd, pool_i, pool_d, best_i, best_d, cand_d,
                          cand_i, n_cand)
