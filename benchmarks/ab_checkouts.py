@@ -7,10 +7,13 @@ cluster index (4096 lists), then answer the first --queries queries one at a tim
 --runs passes) at a few search settings; recall@10 by distance threshold.
 
     git worktree add /tmp/before <commit>
-    python benchmarks/ab_checkouts.py --a /tmp/before --b . --rounds 2 --out results/ab/layout
+    python -m benchmarks.ab_checkouts --a /tmp/before --b . --rounds 2 --out results/ab/layout
 
-A checkout older than the sub-package layout (annann/*.py flat) is read through its old module
-paths. Writes <out>.json and <out>.md.
+Both checkouts must have the sub-package layout (annann/graph, annann/ivf). The data is read
+once here (benchmarks.common.load_data) and handed to the workload as .npy files, so the
+workload needs nothing of a checkout but its two index classes. (results/ab/layout*.md compared
+the flat layout with the sub-package one: an earlier version of this script read both.) Writes
+<out>.json and <out>.md.
 """
 
 import argparse
@@ -18,32 +21,23 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+import numpy as np
 
-DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
+from benchmarks.common import (ROOT, data_path, load_data, options, run_info, versions_text,
+                               write_atomic)
 
 WORKLOAD = r'''
 import json, sys, time
 from pathlib import Path
-import h5py, numpy as np
-import annann
-# the layout of the package found (an editable install's finder would serve another checkout's
-# sub-packages to a failed try-import)
-if (Path(annann.__file__).parent / "ivf").is_dir():
-    from annann.graph.index import KNNGraphIndex
-    from annann.ivf.index import ClusterIndex
-else:  # a checkout from before the sub-package layout
-    from annann.knn_graph import KNNGraphIndex
-    from annann.cluster_index import ClusterIndex
-data, n_queries, runs, parts = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
-with h5py.File(data, "r") as f:
-    X = np.ascontiguousarray(f["train"][:], dtype=np.float32)
-    Q = np.ascontiguousarray(f["test"][:n_queries], dtype=np.float32)
-    true_d = f["distances"][:n_queries, :10].astype(np.float64)
+import numpy as np
+from annann.graph.index import KNNGraphIndex
+from annann.ivf.index import ClusterIndex
+arrays, runs, parts = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+X, Q, true_d = (np.load(arrays / f"{name}.npy") for name in ("train", "queries", "true_d"))
 
 def recall(ids):
     d = np.sqrt(((X[ids].astype(np.float64) - Q[:, None, :]) ** 2).sum(axis=2))
@@ -81,10 +75,18 @@ print(json.dumps(res))
 '''
 
 
-def run_one(checkout, args):
+def save_arrays(data, n_queries, folder):
+    """train, the first queries and their true 10-NN distances as .npy files in folder."""
+    X, Q, _, true_d, _ = load_data(data, queries=n_queries)
+    for name, a in (("train", X), ("queries", Q), ("true_d", true_d[:, :10].astype(np.float64))):
+        np.save(Path(folder) / f"{name}.npy", a)
+    return str(folder)
+
+
+def run_one(checkout, args, arrays):
     env = dict(os.environ, PYTHONPATH=str(Path(checkout).resolve()))
-    proc = subprocess.run([sys.executable, "-c", WORKLOAD, str(Path(args.data).resolve()),
-                           str(args.queries), str(args.runs), args.parts], env=env, capture_output=True, text=True,
+    proc = subprocess.run([sys.executable, "-c", WORKLOAD, arrays, str(args.runs), args.parts],
+                          env=env, capture_output=True, text=True,
                           cwd=str(Path(checkout).resolve()))
     if proc.returncode != 0:
         raise SystemExit(f"workload failed in {checkout}:\n{proc.stderr[-3000:]}")
@@ -96,9 +98,7 @@ def spread(vals, fmt):
 
 
 def report(results, args, info):
-    from ann_benchmarks_plugin.provenance import versions_text
-
-    lines = [f"# A/B of two checkouts on {Path(args.data).name} ({args.queries} queries, best "
+    lines = [f"# A/B of two checkouts on {data_path(args.data).name} ({args.queries} queries, best "
              f"of {args.runs} passes, {args.rounds} rounds alternating)", "",
              f"A = `{args.a}` ({results['A'][0]['git']}), B = `{args.b}` "
              f"({results['B'][0]['git']}). Machine: {info['cpu']}, {info['nproc']} CPUs; "
@@ -124,11 +124,9 @@ def report(results, args, info):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[options()])
     ap.add_argument("--a", required=True, help="checkout A (e.g. a git worktree of the base)")
     ap.add_argument("--b", default=str(ROOT), help="checkout B (default: this one)")
-    ap.add_argument("--data", default=DEFAULT_DATA)
-    ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--runs", type=int, default=2, help="timed passes per setting (best kept)")
     ap.add_argument("--rounds", type=int, default=2, help="A/B rounds, order alternating")
     ap.add_argument("--parts", default="graph,ivf", help="which indexes: graph, ivf or both")
@@ -138,29 +136,26 @@ def main(argv=None):
         ap.error("--queries, --runs and --rounds must be >= 1")
     if not set(args.parts.split(",")) <= {"graph", "ivf"} or not args.parts:
         ap.error(f"--parts: expected graph, ivf or graph,ivf, got {args.parts!r}")
-    from annann.core.atomic import atomic_path
-    from ann_benchmarks_plugin.provenance import git_state, machine_info
+    from ann_benchmarks_plugin.harness.provenance import git_state
 
-    command = ["benchmarks/ab_checkouts.py"] + (sys.argv[1:] if argv is None else argv)
-    info = machine_info(" ".join(command), ("numpy", "numba", "hnswlib", "scikit-learn"), ROOT)
+    info = run_info("ab_checkouts", argv, ("numpy", "numba", "hnswlib", "scikit-learn"))
     results = {"A": [], "B": []}
-    for rnd in range(args.rounds):
-        order = ("A", "B") if rnd % 2 == 0 else ("B", "A")
-        for side in order:
-            checkout = args.a if side == "A" else args.b
-            t0 = time.time()
-            r = run_one(checkout, args)
-            r["git"] = git_state(Path(checkout).resolve())
-            r["wall_s"] = time.time() - t0
-            results[side].append(r)
-            print(f"round {rnd} {side}: " + ", ".join(
-                f"{k} {v:.1f}" for k, v in r.items() if k.endswith("_s")), flush=True)
+    with tempfile.TemporaryDirectory(prefix="ab_checkouts_") as tmp:
+        arrays = save_arrays(args.data, args.queries, tmp)
+        for rnd in range(args.rounds):
+            order = ("A", "B") if rnd % 2 == 0 else ("B", "A")
+            for side in order:
+                checkout = args.a if side == "A" else args.b
+                t0 = time.time()
+                r = run_one(checkout, args, arrays)
+                r["git"] = git_state(Path(checkout).resolve())
+                r["wall_s"] = time.time() - t0
+                results[side].append(r)
+                print(f"round {rnd} {side}: " + ", ".join(
+                    f"{k} {v:.1f}" for k, v in r.items() if k.endswith("_s")), flush=True)
     out = Path(args.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps({"meta": info, "results": results}, indent=1))
-    with atomic_path(out.with_suffix(".md")) as tmp:
-        tmp.write_text(report(results, args, info))
+    write_atomic(out.with_suffix(".json"), json.dumps({"meta": info, "results": results}, indent=1))
+    write_atomic(out.with_suffix(".md"), report(results, args, info))
     print(f"wrote {out.with_suffix('.md')}")
 
 

@@ -9,9 +9,9 @@ returned ids), candidates scanned per query, and single-query QPS (each query ti
 --runs passes). Also training time, build time and index memory. The question asked: at equal
 recall, does the learned space need no more candidates than k-means in the raw space?
 
-    python benchmarks/bench_annann.py --n 20000 --n-clusters 128 --queries 200   # validation
-    python benchmarks/bench_annann.py --n 300000 --n-clusters 1024 --train-sample 50000
-    python benchmarks/bench_annann.py --n 0 --variants raw,raw-4sqrt,nlsh --tag sift1m-nlsh
+    python -m benchmarks.bench_annann --n 20000 --n-clusters 128 --queries 200   # validation
+    python -m benchmarks.bench_annann --n 300000 --n-clusters 1024 --train-sample 50000
+    python -m benchmarks.bench_annann --n 0 --variants raw,raw-4sqrt,nlsh --tag sift1m-nlsh
 """
 
 import argparse
@@ -19,26 +19,21 @@ import csv
 import io
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-from annann.learned.index import AnnannIndex
-from annann.learned.neural_lsh import NeuralLshIndex
 from annann.core.atomic import atomic_path
-from annann.ivf.index import ClusterIndex
 from annann.data.evaluation import knn_recall
 from annann.data.groundtruth import exact_knn
-from ann_benchmarks_plugin.provenance import machine_info, versions_text
+from annann.ivf.index import ClusterIndex
+from annann.learned.index import AnnannIndex
+from annann.learned.neural_lsh import NeuralLshIndex
+from benchmarks.common import (data_path, load_data, options, run_info, true_distances,
+                               versions_text, write_atomic)
 
-# ../shared/data beside the repository root, as the tests use it
-DEFAULT_DATA = str(Path(__file__).resolve().parents[2] / "shared" / "data"
-                   / "fg-sift-128-euclidean.hdf5")
 K = 10
-ROOT = Path(__file__).resolve().parents[1]
 PACKAGES = ("numpy", "scikit-learn", "tensorflow-cpu", "tensorflow", "hnswlib", "numba")
 VARIANTS = {  # name -> training parameters (None = raw space, no transform)
     "raw": None,
@@ -50,14 +45,6 @@ VARIANTS = {  # name -> training parameters (None = raw space, no transform)
     "nlsh": {"assign": "router"},
     "nlsh-partition": {"assign": "partition"},
 }
-
-
-def true_distances(train, Q, ids):
-    out = np.full(ids.shape, np.inf)
-    ok = ids >= 0
-    diff = train[np.where(ok, ids, 0)].astype(np.float64) - Q[:, None, :].astype(np.float64)
-    out[ok] = np.sqrt((diff ** 2).sum(axis=2))[ok]
-    return out
 
 
 def run_queries(index, Q, C, runs):
@@ -89,11 +76,6 @@ def candidates_at(rows, target):
     return pts[0][0] if pts and pts[0][1] >= target else None
 
 
-def write_text(path, text):
-    with atomic_path(path) as tmp:
-        Path(tmp).write_text(text)
-
-
 def plot(rows, variants, path):
     import matplotlib
     matplotlib.use("Agg")
@@ -115,11 +97,10 @@ def plot(rows, variants, path):
         fig.savefig(tmp, dpi=110, format="png")
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 parents=[options(out="results/annann", tag="")])
     ap.add_argument("--n", type=int, default=300000, help="first n train rows (0 = all)")
-    ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--n-clusters", type=int, default=1024)
     ap.add_argument("--C", default="1,2,4,8,16,32,64")
     ap.add_argument("--rerank", type=int, default=10)
@@ -140,25 +121,23 @@ def main():
     ap.add_argument("--variants", default="raw,ae,ae+dec,ae+knn,ae+dec+knn")
     ap.add_argument("--runs", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default="results/annann")
-    ap.add_argument("--tag", default="", help="suffix for the output file names")
-    args = ap.parse_args()
+    args = ap.parse_args(argv)
 
-    info = machine_info(" ".join([sys.executable] + sys.argv), PACKAGES, ROOT)
+    info = run_info("bench_annann", argv, PACKAGES)
     info["load_start"] = os.getloadavg()[0]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    with h5py.File(args.data, "r") as f:
-        n_all = f["train"].shape[0]
-        n = n_all if args.n <= 0 else min(args.n, n_all)
-        X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
-        Q = np.ascontiguousarray(f["test"][:args.queries], dtype=np.float32)
+    data = data_path(args.data)
+    X, Q, _, _, _ = load_data(data, queries=args.queries, truth=False)
+    n_all = X.shape[0]
+    n = n_all if args.n <= 0 else min(args.n, n_all)
+    X = X[:n].copy() if n < n_all else X
     Cs = [int(c) for c in args.C.split(",")]
     variants = [v for v in args.variants.split(",") if v]
     unknown = [v for v in variants if v not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
-    print(f"data {args.data}: first {n} of {n_all} train rows, {Q.shape[0]} queries", flush=True)
+    print(f"data {data}: first {n} of {n_all} train rows, {Q.shape[0]} queries", flush=True)
     t0 = time.perf_counter()
     _, gt_d = exact_knn(X, Q, K, progress=True)
     print(f"ground truth {time.perf_counter() - t0:.1f}s", flush=True)
@@ -231,13 +210,13 @@ def main():
     w = csv.DictWriter(buf, fieldnames=list(rows[0]))
     w.writeheader()
     w.writerows(rows)
-    write_text(out / f"bench_annann{tag}.csv", buf.getvalue())
-    write_text(out / f"bench_annann{tag}.json", json.dumps(
+    write_atomic(out / f"bench_annann{tag}.csv", buf.getvalue())
+    write_atomic(out / f"bench_annann{tag}.json", json.dumps(
         {"info": info, "args": vars(args), "n_train": n, "builds": builds, "rows": rows,
          "candidates_at_recall": cmp}, indent=1))
     plot(rows, variants, out / f"bench_annann{tag}.png")
 
-    md = [f"# ANNANN learned space vs raw-space k-means ({Path(args.data).name})", "",
+    md = [f"# ANNANN learned space vs raw-space k-means ({data.name})", "",
           f"- data: first {n:,} of {n_all:,} train rows, {Q.shape[0]} queries, k={K}, "
           f"{args.n_clusters} clusters for every variant, rerank={args.rerank}",
           f"- encoder: {args.hidden} -> {args.code_dim}, trained on {args.train_sample:,}"
@@ -278,7 +257,7 @@ def main():
                                                      if c["ratio_vs_raw"] is not None else ""))
         md.append(f"| {v} | " + " | ".join(cells) + " |")
     md += ["", f"![plot](bench_annann{tag}.png)", ""]
-    write_text(out / f"bench_annann{tag}.md", "\n".join(md))
+    write_atomic(out / f"bench_annann{tag}.md", "\n".join(md))
     print("\n".join(md))
 
 

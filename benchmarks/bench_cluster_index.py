@@ -1,325 +1,845 @@
-"""Recall@10 vs single-thread QPS: annann's raw cluster index next to faiss IVF<n>_HNSW32,Flat.
+"""Recall@10 vs single-thread QPS: annann's cluster index next to the IVF leaders, one process.
 
-Same data, same number of lists (an int, or ``4sqrt`` = 4 sqrt(n), faiss's best list count here),
-same C / nprobe ladder, same run. Both are built first; then the search passes run --repeats
-times, the order of the two systems alternating, each query timed alone on one thread (as
-ann-benchmarks does), best of --runs passes per point. faiss's HNSW quantizer runs every nprobe
-twice, with efSearch = max(32, nprobe) (our centroid walk's rule) and max(64, 2 nprobe) (our
-faiss adapter's), and faiss's frontier is taken over both. Recall@10 is by distance threshold on
-the true distances of the returned ids; QPS at a recall level is interpolated on each repeat's
-Pareto frontier and reported with its spread over the repeats.
+Systems (``--systems`` picks a subset):
 
-    python benchmarks/bench_cluster_index.py --n 100000 --lists 1024 --repeats 1   # quick
-    python benchmarks/bench_cluster_index.py --lists 4sqrt                          # 1M SIFT
-    python benchmarks/bench_cluster_index.py --data data/fashion-mnist-784-euclidean.hdf5 \\
+- ``annann-raw`` (ours): ``ClusterIndex(n_clusters=--lists, seed)``, its default scan of RaBitQ
+  codes (quantizer="rabitq": a member's row is re-ranked exactly when its lower bound beats the
+  k-th best); grid C (--ladder) x r (--rerank: C * r routing candidates, set as
+  ``index.rerank``) x margin (--margins, default 1.0 and 1.9);
+- ``annann-raw-rows`` (ours): the exact scan of every member row (quantizer="none") over the
+  SAME clusters (``fit(X, centers=, labels=)`` with annann-raw's centres and assignment: no
+  second k-means; its own fit when annann-raw is not selected); grid C x r;
+- ``annann-raw-disk`` (ours, with ``--disk``): annann-raw with ``storage="disk"`` (raw rows
+  memmapped from a temp dir, codes in RAM), same clusters; its RAM is ``memory_bytes()["ram"]``.
+  The sweeps read the rows through a warm page cache (the file was just written): its QPS is
+  the memmap's overhead, not a cold disk's;
+- ``faiss-ivf-hnsw``: faiss ``IVF<lists>_HNSW32,Flat`` with the same lists and the C ladder as
+  nprobe, efSearch max(32, nprobe) and max(64, 2 nprobe) (its frontier over both), as before;
+- ``rabitq-ivf`` (``rabitqlib.IvfIndex``, 4 sqrt(n) faiss k-means lists, 7 bits), ``scann``
+  (pybind extension, no TensorFlow; euclidean: upstream's two groups, 2000 leaves x 4 dims per
+  block and 600 leaves x 2, plain squared L2; angular: 2000 leaves x 2, anisotropic threshold
+  0.2 on dot product; leaves scaled as 2.0 / 0.6 sqrt(n)), ``lorann`` (1 and 2 sqrt(n) clusters,
+  global_dim auto, rank 32) and ``faiss-ivfpqfs`` (``IVF<n>,PQ<d/2>x4fs`` in IndexRefineFlat,
+  0.5 / 1 / 2 / 4 sqrt(n) lists), through the plugin's adapters (``peer_*``: fit,
+  set_query_arguments, query, the code the harness runs; ``--calls direct`` calls the libraries)
+  with the grids of algos.yaml. A system with several builds is one curve: the Pareto frontier
+  over all its builds' points, as ann-benchmarks draws an algorithm.
+
+Everything is built first (ours: k-means on scikit-learn's thread, Lloyd and assignment on every
+core; the peers on every usable core); then the sweeps run --repeats times, the order of the
+systems reversed every other repeat, each query timed alone on one thread (ann-benchmarks
+style), best of --runs passes per point. Recall@10 is by distance threshold on the true
+distances of the returned ids; QPS at recall 0.9 / 0.95 / 0.99 is interpolated on each repeat's
+Pareto frontier and shown as min-max over the repeats; an ours / peer ratio spans min(ours) /
+max(peer) .. max(ours) / min(peer). Index size: ours ``memory_bytes()["total"]``; the peers
+their saved index (faiss: serialize_index; scann: serialize; lorann, rabitqlib: save), with the
+growth of resident memory over the build beside it. A peer that is not installed stops the run
+(leave it out with --systems).
+
+    python -m benchmarks.bench_cluster_index --n 100000 --lists 1024 --repeats 1   # quick
+    python -m benchmarks.bench_cluster_index --lists 4sqrt --disk                   # 1M SIFT
+    python -m benchmarks.bench_cluster_index --data data/fashion-mnist-784-euclidean.hdf5 \\
         --lists 4sqrt --tag fashion
+
+Angular sets are unit-normalised and searched in L2 by every system (scann by dot product, its
+upstream configuration; the same ranking). Writes results/cluster_index/bench_<tag>.{md,json,
+csv,log,png}.
 """
 
 import argparse
 import csv
+import gc
+import importlib
 import io
 import json
 import math
+import os
+import shutil
 import sys
+import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from annann.core.memory import release_free_memory
+from annann.ivf.index import ClusterIndex
+from benchmarks.common import (ROOT, Log, data_path, fmt_range, header_lines, l2_space,
+                               load_data, options, path_bytes, ratio_range, recall_of, rss_bytes,
+                               run_info, thin_grid, time_queries, write_atomic)
+from benchmarks.common import frontier as pareto, pareto_at as qps_at
 
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.data.evaluation import knn_recall  # noqa: E402
-from annann.data.groundtruth import exact_knn  # noqa: E402
-from annann.ivf.index import ClusterIndex  # noqa: E402
-from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
-
-DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
 K = 10
 LADDER = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200, 256]
+RERANKS = [1]  # routing candidates per scanned cluster: 1, the centroid HNSW ranks in raw space
+MARGINS = [1.0, 1.9]
 TARGETS = (0.8, 0.9, 0.95, 0.99)
-PACKAGES = ("numpy", "numba", "scikit-learn", "hnswlib", "faiss-cpu")
+TABLE_TARGETS = (0.9, 0.95, 0.99)
+# the peers' grids, from algos.yaml (upstream ann-benchmarks' configs)
+RABITQ_NPROBE = [1, 2, 4, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512]
+SCANN_PAIRS = [(1, 30), (2, 30), (4, 30), (8, 30), (30, 120), (35, 100), (40, 80), (45, 80),
+               (50, 80), (55, 95), (60, 110), (65, 110), (75, 110), (90, 110), (110, 120),
+               (130, 150), (150, 200), (170, 200), (200, 300), (220, 500), (250, 500), (310, 300),
+               (400, 300), (500, 500), (800, 1000)]
+LORANN_PAIRS = [(8, 100), (16, 200), (24, 300), (32, 400), (48, 600), (64, 800), (96, 1000),
+                (128, 1500), (192, 2000), (256, 3000)]
+PQFS_NPROBE = [1, 5, 10, 50, 100, 200]
+PQFS_REORDER = [0, 10, 100, 1000]
+# builds: upstream's absolute counts on 1M written as multiples of sqrt(n) (2000 = 2.0 sqrt(1M))
+SCANN_BUILDS = {"euclidean": [{"n_leaves": 2.0, "dims_per_block": 4, "avq_threshold": None},
+                              {"n_leaves": 0.6, "dims_per_block": 2, "avq_threshold": None}],
+                "angular": [{"n_leaves": 2.0, "dims_per_block": 2, "avq_threshold": 0.2}]}
+LORANN_BUILDS = [{"n_clusters": c, "global_dim": "auto", "rank": 32, "train_size": 5}
+                 for c in (1.0, 2.0)]
+PQFS_LISTS = [0.5, 1.0, 2.0, 4.0]
+RABITQ_BUILDS = [{"n_lists": 4.0, "nbits": 7}]
+
+OURS = ("annann-raw", "annann-raw-rows", "annann-raw-disk")
+PEERS = ("faiss-ivf-hnsw", "rabitq-ivf", "scann", "lorann", "faiss-ivfpqfs")
+SYSTEMS = OURS + PEERS
+ADAPTERS = "ann_benchmarks_plugin.algorithms."
+PEER_MODULES = {"faiss-ivf-hnsw": ("faiss",),
+                "rabitq-ivf": ("faiss", "rabitqlib", ADAPTERS + "peer_rabitq_ivf.module"),
+                "scann": (ADAPTERS + "peer_scann.module",),  # loads scann's pybind .so only
+                "lorann": ("lorann", ADAPTERS + "peer_lorann.module"),
+                "faiss-ivfpqfs": ("faiss", ADAPTERS + "peer_faiss_ivfpqfs.module")}
+PIP_NAMES = {"faiss-ivf-hnsw": "faiss-cpu", "rabitq-ivf": "rabitqlib (Python >= 3.11), faiss-cpu",
+             "scann": "scann", "lorann": "lorann (compiles from source)",
+             "faiss-ivfpqfs": "faiss-cpu"}
+PACKAGES = ("numpy", "numba", "scikit-learn", "faiss-cpu", "rabitqlib", "scann", "lorann")
+COLORS = {"annann-raw": "tab:red", "annann-raw-rows": "tab:orange", "annann-raw-disk": "tab:pink",
+          "faiss-ivf-hnsw": "tab:blue", "rabitq-ivf": "tab:brown", "scann": "tab:green",
+          "lorann": "tab:purple", "faiss-ivfpqfs": "tab:cyan"}
+
+CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)",
+         "direct": "direct library calls (--calls direct)"}
 
 
-def true_distances(train, Q, ids):
-    """Exact L2 of each returned id (padded -1 -> inf), float64."""
-    out = np.full(ids.shape, np.inf)
-    ok = ids >= 0
-    diff = train[np.where(ok, ids, 0)].astype(np.float64) - Q[:, None, :].astype(np.float64)
-    out[ok] = np.sqrt((diff ** 2).sum(axis=2))[ok]
+def check_peers(names):
+    """Import every selected peer's modules; SystemExit naming the missing ones (and how to
+    leave them out) if any fails."""
+    missing = []
+    for name in names:
+        for module in PEER_MODULES.get(name, ()):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:  # ModuleNotFoundError, or a broken build of the library
+                missing.append((name, f"{name} (import {module}: {exc}; pip install "
+                                      f"{PIP_NAMES[name]} or pip install -e .[peers])"))
+                break
+    if missing:
+        gone = {n for n, _ in missing}
+        raise SystemExit("bench_cluster_index: peer(s) not installed: "
+                         + "; ".join(m for _, m in missing) + ". Install them, or leave them "
+                         f"out: --systems {','.join(n for n in names if n not in gone)}")
+
+
+def measured_build(fn):
+    """(fn(), seconds, resident-memory growth in bytes); the freed heap is handed back to the OS
+    before and after (``release_free_memory``), so the growth is what the index holds."""
+    gc.collect()
+    release_free_memory()
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    out = fn()
+    secs = time.perf_counter() - t0
+    gc.collect()
+    release_free_memory()
+    return out, secs, rss_bytes() - rss0
+
+
+def sqrt_count(f, n):
+    return int(round(f * math.sqrt(n)))
+
+
+def dedup(grid):
+    seen, out = set(), []
+    for p in grid:
+        if p not in seen:
+            seen.add(p)
+            out.append(p)
     return out
 
 
-def time_queries(search, Q, runs):
-    """Per-query best-of-runs mean time (s) and the ids of the last run (m, K)."""
-    best = np.inf
-    ids = np.full((Q.shape[0], K), -1, dtype=np.int64)
-    for _ in range(runs):
-        times = np.empty(Q.shape[0])
-        for t, q in enumerate(Q):
-            t0 = time.perf_counter()
-            found = search(q)
-            times[t] = time.perf_counter() - t0
-            ids[t, :len(found)] = found[:K]
-        best = min(best, times.mean())
-    return best, ids
+class System:
+    """One benchmarked system: one or more builds, each with a query grid of single-query
+    functions; its curve is the frontier over every build's points."""
 
+    name = None
+    ours = False
+    scans = False  # reports vectors scanned per query
 
-def pareto(points):
-    """Points (recall, qps) not dominated by another (higher recall and higher qps)."""
-    pts = sorted(points, key=lambda p: (-p[0], -p[1]))
-    front, best = [], -1.0
-    for r, q in pts:
-        if q > best:
-            front.append((r, q))
-            best = q
-    return sorted(front)
+    def __init__(self, X, args, log):
+        self.X, self.n, self.args, self.log = X, X.shape[0], args, log
+        self.builds = []  # [{"build": label, "build_s", "rss_growth", "index_bytes", ...}]
 
+    def record(self, label, secs, rss, size, what, **extra):
+        self.builds.append({"build": label, "build_s": secs, "rss_growth": rss,
+                            "index_bytes": size, "index_what": what, **extra})
+        self.log(f"{self.name} [{label}] built in {secs:.1f} s, index "
+                 f"{mb(size)} MB ({what}), resident memory +{mb(rss)} MB")
 
-def qps_at(points, target):
-    """QPS at recall ``target`` on the Pareto frontier, linear interpolation; None if not reached."""
-    front = pareto(points)
-    if not front or front[-1][0] < target:
+    def points(self):
+        """[(build index, query parameter)] in sweep order."""
+        raise NotImplementedError
+
+    def searcher(self, b, p):
+        raise NotImplementedError
+
+    def label(self, b, p):
+        return str(p)
+
+    def scanned(self, runs, m):
         return None
-    for (r0, q0), (r1, q1) in zip(front, front[1:]):
-        if r0 <= target <= r1:
-            return q0 + (q1 - q0) * (target - r0) / (r1 - r0) if r1 > r0 else max(q0, q1)
-    return front[0][1]  # the lowest-recall frontier point already exceeds the target
 
 
-class Ours:
-    name = "annann-raw"
+# ---- ours ----------------------------------------------------------------------------------
+class Ours(System):
+    """annann-raw: the cluster index scanning RaBitQ codes (quantizer="rabitq")."""
 
-    def __init__(self, lists, args):
-        self.index = ClusterIndex("euclidean", n_clusters=lists, rerank=1, seed=args.seed)
+    name, ours, scans = "annann-raw", True, True
+    quantizer, storage = "rabitq", "memory"
 
-    def build(self, train):
-        t0 = time.perf_counter()
-        self.index.fit(train)
-        return {"build_s": time.perf_counter() - t0, "memory": self.index.memory_bytes(),
-                "imbalance": self.index.imbalance()}
+    def __init__(self, X, args, log, lists, source=None):
+        super().__init__(X, args, log)
+        self.lists, self.source, self.storage_path = lists, source, None
 
-    def points(self, grid):
-        return [C for C in grid if C <= self.index.n_clusters_]
+    def make(self):
+        return ClusterIndex("euclidean", n_clusters=self.lists, rerank=1, seed=self.args.seed,
+                            quantizer=self.quantizer, storage=self.storage,
+                            storage_path=self.storage_path)
 
-    def searcher(self, C):
-        self.index.counters.reset()
-        return lambda q: self.index.search(q, K, C=C)[0]
+    def build(self):
+        clusters = reused_clusters(self.source) if self.source is not None else None
+        if clusters is None:
+            self.index, secs, rss = measured_build(lambda: self.make().fit(self.X))
+            note = None if self.source is None else "own k-means (reuse failed)"
+        else:
+            centers, labels = clusters
+            self.index, secs, rss = measured_build(
+                lambda: self.make().fit(self.X, centers=centers, labels=labels))
+            note = f"clusters of {self.source.name} reused (no k-means in the build time)"
+        m = self.index.memory_bytes()
+        self.record(f"{self.index.n_clusters_} lists", secs, rss, int(m["total"]),
+                    "memory_bytes()['total']", memory=m, note=note,
+                    imbalance=self.index.imbalance())
+
+    def grid(self):
+        return [(C, r, m) for m in self.args.margins for r in self.args.rerank
+                for C in self.args.ladder if C <= self.index.n_clusters_]
+
+    def points(self):
+        return [(0, p) for p in self.grid()]
+
+    def label(self, b, p):
+        return f"C {p[0]}, r {p[1]}" + (f", margin {p[2]}" if len(p) > 2 else "")
+
+    def searcher(self, b, p):
+        C, r, m = p
+        index = self.index
+        index.rerank = r
+        index.counters.reset()
+        search = index.search
+        return lambda q: search(q, K, C=C, margin=m)[0]
 
     def scanned(self, runs, m):
         return self.index.counters.mean("scanned")
 
 
-class Faiss:
-    name = "faiss IVF-HNSW32,Flat"
+class OursRows(Ours):
+    """annann-raw-rows: the exact scan of every member row (quantizer="none")."""
 
-    def __init__(self, lists, args):
+    name, quantizer = "annann-raw-rows", "none"
+
+    def grid(self):
+        return [(C, r) for r in self.args.rerank for C in self.args.ladder
+                if C <= self.index.n_clusters_]
+
+    def searcher(self, b, p):
+        C, r = p
+        index = self.index
+        index.rerank = r
+        index.counters.reset()
+        search = index.search
+        return lambda q: search(q, K, C=C)[0]
+
+
+class OursDisk(Ours):
+    """annann-raw-disk: annann-raw with the raw rows memmapped from a temp dir."""
+
+    name, storage = "annann-raw-disk", "disk"
+
+    def build(self):
+        self.storage_path = tempfile.mkdtemp(prefix="bench-cluster-disk-",
+                                             dir=self.args.disk_dir)
+        super().build()
+        self.builds[-1]["disk_bytes"] = path_bytes(self.storage_path)
+
+    def cleanup(self):
+        self.index = None
+        gc.collect()
+        shutil.rmtree(self.storage_path, ignore_errors=True)
+
+
+def reused_clusters(source):
+    """(centres, labels by id) of a fitted annann index, to build a twin over the same clusters
+    (``fit(X, centers=, labels=)``); None if the index does not expose them."""
+    try:
+        index = source.index
+        store = index._store
+        labels = store.clusters_of_rows(store.rows_of(np.arange(index.size)))
+        return np.asarray(index._routing), np.asarray(labels, dtype=np.int64)
+    except (AttributeError, KeyError, ValueError, TypeError):
+        return None
+
+
+# ---- peers ---------------------------------------------------------------------------------
+class FaissIVFHNSW(System):
+    """faiss IVF<lists>_HNSW32,Flat; nprobe on the C ladder, efSearch by two rules."""
+
+    name, scans = "faiss-ivf-hnsw", True
+
+    def __init__(self, X, args, log, lists):
+        super().__init__(X, args, log)
+        self.lists = lists
+
+    def build(self):
         import faiss
 
-        self.faiss, self.lists, self.threads = faiss, lists, args.build_threads
+        self.faiss = faiss
 
-    def build(self, train):
-        faiss = self.faiss
-        faiss.omp_set_num_threads(self.threads)
-        self.index = faiss.index_factory(train.shape[1], f"IVF{self.lists}_HNSW32,Flat")
-        t0 = time.perf_counter()
-        self.index.train(train)
-        self.index.add(train)
-        build = time.perf_counter() - t0
-        faiss.omp_set_num_threads(1)
+        def fit():
+            faiss.omp_set_num_threads(self.args.build_threads)
+            index = faiss.index_factory(self.X.shape[1], f"IVF{self.lists}_HNSW32,Flat")
+            index.train(self.X)
+            index.add(self.X)
+            faiss.omp_set_num_threads(1)
+            return index
+
+        self.index, secs, rss = measured_build(fit)
         self.ivf = faiss.extract_index_ivf(self.index)
-        return {"build_s": build, "serialized_bytes": int(faiss.serialize_index(self.index).nbytes)}
+        self.record(f"{self.lists} lists", secs, rss,
+                    int(faiss.serialize_index(self.index).nbytes), "serialize_index")
 
-    def points(self, grid):
-        return [(p, ef) for p in grid if p <= self.lists
+    def points(self):
+        return [(0, (p, ef)) for p in self.args.ladder if p <= self.lists
                 for ef in sorted({max(32, p), max(64, 2 * p)})]
 
-    def searcher(self, point):
-        nprobe, ef = point
+    def label(self, b, p):
+        return f"nprobe {p[0]} (efSearch {p[1]})"
+
+    def searcher(self, b, p):
+        nprobe, ef = p
         self.ivf.nprobe = nprobe
         self.faiss.downcast_index(self.ivf.quantizer).hnsw.efSearch = ef
         self.faiss.cvar.indexIVF_stats.reset()
-        return lambda q: self.index.search(q[None, :], K)[1][0]
+        search = self.index.search
+        return lambda q: search(q[None, :], K)[1][0]
 
     def scanned(self, runs, m):
         return self.faiss.cvar.indexIVF_stats.ndis / (runs * m)
 
 
-def measure(system, grid, train, Q, gt_d, runs, log):
-    rows = []
-    for p in system.points(grid):
-        search = system.searcher(p)
-        t, ids = time_queries(search, Q, runs)
-        rec = float(knn_recall(gt_d, true_distances(train, Q, ids), K).mean())
-        param = p if isinstance(p, int) else f"{p[0]} (efSearch {p[1]})"
-        rows.append({"system": system.name, "param": param, "recall": rec, "qps": 1.0 / t,
-                     "scanned": system.scanned(runs, len(Q))})
-        log(f"  {system.name} {param}: recall {rec:.4f} qps {1 / t:.0f} scanned "
-            f"{rows[-1]['scanned']:.0f}")
-    return rows
+class Adapted(System):
+    """A peer behind its plugin adapter: one adapter object per build."""
+
+    module = cls = None
+
+    def __init__(self, X, args, log, metric):
+        super().__init__(X, args, log)
+        self.metric = metric
+        self.adapters = []
+
+    def configs(self):
+        raise NotImplementedError
+
+    def new(self, config):
+        mod = importlib.import_module(ADAPTERS + self.module)
+        return getattr(mod, self.cls)(self.metric, config)
+
+    def build(self):
+        for config in self.configs()[:self.args.max_builds]:
+            adapter = self.new(config)
+            _, secs, rss = measured_build(lambda: adapter.fit(self.X))
+            self.adapters.append(adapter)
+            size, what = self.saved_bytes(adapter)
+            self.record(self.build_label(adapter), secs, rss, size, what,
+                        config={k: v for k, v in config.items()} if isinstance(config, dict)
+                        else config)
+
+    def saved_bytes(self, adapter):
+        raise NotImplementedError
+
+    def build_label(self, adapter):
+        raise NotImplementedError
+
+    def set_arguments(self, adapter, p):
+        adapter.set_query_arguments(p)
+
+    def points(self):
+        return [(b, p) for b, a in enumerate(self.adapters) for p in self.grid(a)]
+
+    def label(self, b, p):
+        return f"[{self.builds[b]['build']}] {p}"
+
+    def searcher(self, b, p):
+        a = self.adapters[b]
+        self.set_arguments(a, p)
+        if self.args.calls == "adapter":
+            query = a.query
+            return lambda q: query(q, K)
+        return self.direct(a, p)
 
 
-def summarize(repeats):
-    """Per target: QPS of each system and the ratio in every repeat, and their ranges."""
+class RabitqIVF(Adapted):
+    name, module, cls = "rabitq-ivf", "peer_rabitq_ivf.module", "RabitqIVF"
+
+    def configs(self):
+        return [dict(c) for c in RABITQ_BUILDS]
+
+    def saved_bytes(self, a):
+        with tempfile.TemporaryDirectory() as tmp:
+            a.index.save(os.path.join(tmp, "ivf.index"))
+            return path_bytes(tmp), "saved file (IvfIndex.save)"
+
+    def build_label(self, a):
+        return f"lists={a.n_lists}, nbits={a.nbits}"
+
+    def grid(self, a):
+        return [p for p in RABITQ_NPROBE if p <= a.n_lists]
+
+    def direct(self, a, nprobe):
+        search, row, d = a.index.search, np.zeros((1, a.dim), np.float32), self.X.shape[1]
+
+        def query(q):
+            row[0, :d] = q
+            return search(row, K, nprobe, None, 1)[0][0]
+
+        return query
+
+
+class Scann(Adapted):
+    name, module, cls = "scann", "peer_scann.module", "Scann"
+
+    def configs(self):
+        return [dict(c) for c in SCANN_BUILDS[self.metric]]
+
+    def saved_bytes(self, a):
+        with tempfile.TemporaryDirectory() as tmp:
+            a.searcher.serialize(tmp, False)
+            return path_bytes(tmp), "serialized assets (ScannNumpy.serialize)"
+
+    def build_label(self, a):
+        avq = "none" if math.isnan(a.avq_threshold) else f"{a.avq_threshold:g}"
+        return f"leaves={a.n_leaves}, dims/block={a.dims_per_block}, avq={avq}"
+
+    def set_arguments(self, a, p):
+        a.set_query_arguments(list(p))
+
+    def grid(self, a):
+        return dedup([(min(leaves, a.n_leaves), reorder) for leaves, reorder in SCANN_PAIRS])
+
+    def direct(self, a, p):
+        leaves, reorder = p
+        search, reorder = a.searcher.search, max(reorder, K)
+        return lambda q: search(q, K, reorder, leaves)[0]
+
+
+class Lorann(Adapted):
+    name, module, cls = "lorann", "peer_lorann.module", "Lorann"
+
+    def configs(self):
+        return [dict(c) for c in LORANN_BUILDS]
+
+    def saved_bytes(self, a):
+        with tempfile.TemporaryDirectory() as tmp:
+            a.index.save(os.path.join(tmp, "lorann.index"))
+            return path_bytes(tmp), "saved file (LorannIndex.save)"
+
+    def build_label(self, a):
+        return f"clusters={a.n_clusters}, global_dim={a.global_dim}, rank={a.rank}"
+
+    def set_arguments(self, a, p):
+        a.set_query_arguments(list(p))
+
+    def grid(self, a):
+        return dedup([(min(c, a.n_clusters), r) for c, r in LORANN_PAIRS])
+
+    def direct(self, a, p):
+        clusters, points = p
+        search, row, d = a.index.search, np.zeros(a.dim, np.float32), self.X.shape[1]
+
+        def query(q):
+            row[:d] = q
+            return search(row, K, clusters, points, False, 1)
+
+        return query
+
+
+class FaissIVFPQfs(Adapted):
+    name, module, cls = "faiss-ivfpqfs", "peer_faiss_ivfpqfs.module", "FaissIVFPQfs"
+
+    def configs(self):
+        return list(PQFS_LISTS)
+
+    def new(self, lists):
+        mod = importlib.import_module(ADAPTERS + self.module)
+        return mod.FaissIVFPQfs(self.metric, lists)
+
+    def saved_bytes(self, a):
+        import faiss
+
+        return int(faiss.serialize_index(a.index).nbytes), "serialize_index (with the refine rows)"
+
+    def build_label(self, a):
+        return f"lists={a.n_lists}, M={a.M}"
+
+    def set_arguments(self, a, p):
+        a.set_query_arguments(*p)
+
+    def grid(self, a):
+        return dedup([(min(p, a.n_lists), r) for p in PQFS_NPROBE for r in PQFS_REORDER])
+
+    def direct(self, a, p):
+        nprobe, reorder = p
+        d = self.X.shape[1]
+        row = np.zeros((1, a.dim), np.float32)
+        if reorder == 0:
+            search = a.base.search
+        else:
+            a.index.k_factor = max(1.0, reorder / K)
+            search = a.index.search
+
+        def query(q):
+            row[0, :d] = q
+            return search(row, K)[1][0]
+
+        return query
+
+
+def make_systems(names, X, args, log, lists, metric):
     out = {}
-    for target in TARGETS:
-        cells = []
-        for rows in repeats:
-            qs = {name: qps_at([(r["recall"], r["qps"]) for r in rows if r["system"] == name],
-                               target) for name in (Ours.name, Faiss.name)}
-            ratio = (qs[Ours.name] / qs[Faiss.name]) if all(qs.values()) else None
-            cells.append({"ours": qs[Ours.name], "faiss": qs[Faiss.name], "ratio": ratio})
-        out[str(target)] = cells
+    for name in SYSTEMS:  # build order: ours first (the twins reuse annann-raw's clusters)
+        if name not in names:
+            continue
+        src = out.get("annann-raw")
+        out[name] = {"annann-raw": lambda: Ours(X, args, log, lists),
+                     "annann-raw-rows": lambda: OursRows(X, args, log, lists, src),
+                     "annann-raw-disk": lambda: OursDisk(X, args, log, lists, src),
+                     "faiss-ivf-hnsw": lambda: FaissIVFHNSW(X, args, log, lists),
+                     "rabitq-ivf": lambda: RabitqIVF(X, args, log, "euclidean"),
+                     # scann keeps the data set's metric: its angular config is dot product + AVQ
+                     "scann": lambda: Scann(X, args, log, metric),
+                     "lorann": lambda: Lorann(X, args, log, "euclidean"),
+                     "faiss-ivfpqfs": lambda: FaissIVFPQfs(X, args, log, "euclidean")}[name]()
     return out
 
 
-def plot(repeats, path, title):
+def one_thread():
+    """Every library this process loaded searches on one thread from here on."""
+    import numba
+
+    numba.set_num_threads(1)
+    if "faiss" in sys.modules:
+        sys.modules["faiss"].omp_set_num_threads(1)
+
+
+def thinned(points, max_points):
+    """At most max_points of every build's (build, parameter) points, in sweep order."""
+    builds = dedup([b for b, _ in points])
+    keep = {(b, p) for b in builds for p in thin_grid([p for c, p in points if c == b],
+                                                        max_points)}
+    return [bp for bp in points if bp in keep]
+
+
+def measure(system, train, Q, gt_d, runs, max_points, log):
+    rows = []
+    for b, p in thinned(system.points(), max_points):
+        search = system.searcher(b, p)
+        search(Q[0])
+        t, ids = time_queries(search, Q, runs, K)
+        ids[ids >= train.shape[0]] = -1  # a library's padding (uint32 max) of a short answer
+        rec = recall_of(train, Q, gt_d, ids, K)
+        rows.append({"system": system.name, "build": system.builds[b]["build"],
+                     "param": list(p) if isinstance(p, tuple) else p,
+                     "label": system.label(b, p), "recall": rec, "qps": 1.0 / t,
+                     "scanned": system.scanned(runs, len(Q))})
+    return rows
+
+
+def curve(rows, name, build=None):
+    return [(r["recall"], r["qps"]) for r in rows
+            if r["system"] == name and (build is None or r["build"] == build)]
+
+
+def summarize(repeats, names):
+    """Per target: [{system: QPS at the target on that repeat's frontier}] over the repeats."""
+    return {str(t): [{n: qps_at(curve(rows, n), t) for n in names} for rows in repeats]
+            for t in TARGETS}
+
+
+def ratios(s, names):
+    out = {}
+    for o in [n for n in names if n in OURS]:
+        for p in [n for n in names if n not in OURS]:
+            out[f"{o} / {p}"] = {str(t): ratio_range([c[o] for c in s["at"][str(t)]],
+                                                     [c[p] for c in s["at"][str(t)]])
+                                 for t in TARGETS}
+    return out
+
+
+def mb(v):
+    return "n/a" if v is None else f"{v / 1e6:,.1f}"
+
+
+def fmt_ratio(lo_hi):
+    """A ratio range as "lo-hi", one value when both print alike, "not reached" for None."""
+    if not lo_hi:
+        return "not reached"
+    lo, hi = (f"{v:.2f}" for v in lo_hi)
+    return lo if lo == hi else f"{lo}-{hi}"
+
+
+def plot(s, path):
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 5))
-    for i, rows in enumerate(repeats):
-        for name, color in ((Ours.name, "C0"), (Faiss.name, "C1")):
-            front = pareto([(r["recall"], r["qps"]) for r in rows if r["system"] == name])
-            ax.plot([p[0] for p in front], [p[1] for p in front], "o-", color=color, alpha=0.8,
-                    label=name if i == 0 else None)
+    fig, ax = plt.subplots(figsize=(8.5, 6))
+    for i, rows in enumerate(s["repeats"]):
+        for name in s["systems"]:
+            front = pareto(curve(rows, name))
+            ours = name in OURS
+            ax.plot([p[0] for p in front], [p[1] for p in front], "o-" if ours else "s--",
+                    ms=3, lw=2.0 if ours else 1.2, color=COLORS.get(name),
+                    alpha=1.0 if i == 0 else 0.45, label=name if i == 0 else None)
     ax.set_yscale("log")
+    lows = [r["recall"] for rows in s["repeats"] for r in rows]
+    ax.set_xlim(max(0.5, min(lows) if lows else 0.5), 1.001)
     ax.set_xlabel("recall@10")
-    ax.set_ylabel("queries per second (1 thread)")
-    ax.set_title(title)
+    ax.set_ylabel("queries per second, one query per call, 1 thread (log)")
+    ax.set_title(f"{s['dataset']} ({s['n']:,} x {s['dim']}), k=10: {len(s['repeats'])} repeats "
+                 "(later ones paler)", fontsize=10)
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
-    fig.savefig(buf, dpi=120, format="png")
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(buf.getvalue())
+    fig.savefig(buf, dpi=110, format="png")
+    plt.close(fig)
+    write_atomic(path, buf.getvalue())
 
 
-def fmt_range(vals, spec):
-    vals = [v for v in vals if v is not None]
-    if not vals:
-        return "not reached"
-    lo, hi = min(vals), max(vals)
-    return f"{lo:{spec}}" if lo == hi else f"{lo:{spec}}-{hi:{spec}}"
-
-
-def write_markdown(path, s, args):
+def markdown(s):
     i = s["info"]
-    lines = [f"# annann-raw vs faiss IVF{s['lists']}_HNSW32,Flat on {s['dataset']} "
+    names = s["systems"]
+    raw = s["raw_bytes"]
+    orders = "; ".join(" > ".join(o) for o in s["orders"])
+    lines = [f"# Cluster index: ours vs the IVF leaders on {s['dataset']} "
              f"({s['n']:,} x {s['dim']})", "",
-             f"- command: `{i['command']}`",
-             f"- machine: {i['nproc']} cores, {i['cpu']}; {i['date_utc']}; git {i['git']}; "
-             f"1-min load {i['load_start']:.2f} at start, {s['load_end']:.2f} at end",
-             f"- versions: {versions_text(i)}",
-             f"- {s['queries']} queries, each timed alone on one thread, best of {args.runs} "
-             f"passes per point; {len(s['repeats'])} repeats, the order of the systems "
-             "alternating; recall@10 by distance threshold; same C / nprobe ladder for both", "",
-             "| recall@10 | annann-raw QPS | faiss QPS | ratio (per repeat) |",
-             "| --- | --- | --- | --- |"]
-    for t in TARGETS:
-        cells = s["at"][str(t)]
-        lines.append(f"| {t} | {fmt_range([c['ours'] for c in cells], ',.0f')} | "
-                     f"{fmt_range([c['faiss'] for c in cells], ',.0f')} | "
-                     f"{fmt_range([c['ratio'] for c in cells], '.2f')} |")
-    a, b = s["annann_raw"], s["faiss"]
-    lines += ["", "| | annann-raw | faiss |", "| --- | --- | --- |",
-              f"| build time (s) | {a['build_s']:.1f} | {b['build_s']:.1f} |",
-              f"| index bytes over the raw vectors | {a['overhead_vs_raw'] * 100:.1f} % "
-              f"(memory_bytes) | {b['overhead_vs_raw'] * 100:.1f} % (serialized) |",
-              f"| max recall@10 on the ladder | {a['max_recall']:.4f} | {b['max_recall']:.4f} |",
-              "", f"Builds: faiss with {args.build_threads} OpenMP threads; ours with "
-              "scikit-learn's k-means on one thread, the Lloyd refinement and assignment on "
-              "all cores.", "", f"annann-raw memory_bytes: `{a['memory']}`", "",
-              f"cluster imbalance: `{a['imbalance']}`", "",
-              "| repeat | system | C / nprobe | recall@10 | QPS | vectors scanned |",
+             *header_lines(i, s["load_end"]),
+             f"- {s['queries']} queries, each timed alone on one thread (ann-benchmarks style), "
+             f"best of {s['runs']} passes per point; {len(s['repeats'])} repeats in one process, "
+             f"the order of the systems reversed every other repeat ({orders})",
+             f"- ours: {s['lists']} lists, C ladder x r {s['rerank']} x margin {s['margins']} "
+             f"(annann-raw-rows: C x r); recall@10 by distance threshold; QPS at a level "
+             "interpolated on each repeat's Pareto frontier (over all of a system's builds), "
+             f"min-max over the repeats; faiss-ivf-hnsw called directly, the other peers "
+             "through "
+             + CALLS[s["calls"]]
+             + ("; angular: unit-normalised rows searched in L2 (scann: dot product)"
+                if s["metric"] == "angular" else ""), "",
+             "| system | " + " | ".join(f"QPS @ {t}" for t in TABLE_TARGETS)
+             + " | build (s) | index MB | raw MB | max recall@10 |",
+             "| --- | " + " | ".join("---" for _ in TABLE_TARGETS) + " | --- | --- | --- | --- |"]
+    for n in names:
+        bs = s["builds"][n]
+        secs = " / ".join(f"{b['build_s']:.1f}" for b in bs)
+        size = " / ".join(mb(b["index_bytes"]) for b in bs)
+        if any(b.get("note") and "reused" in b["note"] for b in bs):
+            secs += " (clusters reused)"
+        if n == "annann-raw-disk":
+            size += f" (RAM {mb(bs[0]['memory']['ram'])})"
+        lines.append(f"| {n}{' (ours)' if n in OURS else ''} | " + " | ".join(
+            fmt_range([c[n] for c in s["at"][str(t)]]) for t in TABLE_TARGETS)
+            + f" | {secs} | {size}"
+            + f" | {mb(raw)} | {s['max_recall'][n]:.4f} |")
+    if any(len(s["builds"][n]) > 1 for n in names):
+        lines += ["", "Several builds: build time and size per build, in the order of the builds "
+                  "table below."]
+    if s["ratios"]:
+        lines += ["", "| ours / peer | " + " | ".join(f"@ {t}" for t in TABLE_TARGETS) + " |",
+                  "| --- | " + " | ".join("---" for _ in TABLE_TARGETS) + " |"]
+        for pair, cells in s["ratios"].items():
+            lines.append(f"| {pair} | " + " | ".join(
+                fmt_ratio(cells[str(t)]) for t in TABLE_TARGETS) + " |")
+        lines += ["", "A ratio spans min over the repeats of ours / max of the peer .. max of "
+                  "ours / min of the peer (one value when they agree)."]
+    lines += ["", "| system | build | build (s) | index MB: what | resident memory growth "
+              "(MB) | " + " | ".join(f"QPS @ {t}" for t in TABLE_TARGETS)
+              + " | max recall@10 |",
+              "| --- | --- | --- | --- | --- | " + " | ".join("---" for _ in TABLE_TARGETS)
+              + " | --- |"]
+    for n in names:
+        for b in s["builds"][n]:
+            qs = [fmt_range([qps_at(curve(rows, n, b["build"]), t) for rows in s["repeats"]])
+                  for t in TABLE_TARGETS]
+            best = max((r["recall"] for rows in s["repeats"] for r in rows
+                        if r["system"] == n and r["build"] == b["build"]), default=None)
+            best = "n/a" if best is None else f"{best:.4f}"
+            lines.append(f"| {n} | {b['build']} | {b['build_s']:.1f} | {mb(b['index_bytes'])}: "
+                         f"{b['index_what']} | {mb(b['rss_growth'])} | " + " | ".join(qs)
+                         + f" | {best} |")
+    for n in names:
+        for b in s["builds"][n]:
+            if "memory" in b:
+                lines += ["", f"{n} memory_bytes: `{b['memory']}`"
+                          + (f"; {b['note']}" if b.get("note") else "")]
+    if "annann-raw-disk" in names:
+        d = s["builds"]["annann-raw-disk"][0]
+        lines += ["", f"annann-raw-disk: RAM {mb(d['memory']['ram'])} MB (memory_bytes()['ram']),"
+                  f" rows on disk {mb(d['memory']['disk'])} MB ({mb(d.get('disk_bytes'))} MB in "
+                  "its directory); its QPS was taken with the rows in the page cache (written "
+                  "just before, read again by every pass): a warm cache, not a cold disk."]
+    lines += ["", "| repeat | system | parameters | recall@10 | QPS | vectors scanned |",
               "| --- | --- | --- | --- | --- | --- |"]
     for rep, rows in enumerate(s["repeats"]):
-        lines += [f"| {rep} | {r['system']} | {r['param']} | {r['recall']:.4f} | {r['qps']:.0f} | "
-                  f"{r['scanned']:.0f} |" for r in rows]
-    with atomic_path(path) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        for r in rows:
+            scanned = "" if r["scanned"] is None else f"{r['scanned']:.0f}"
+            lines.append(f"| {rep} | {r['system']} | {r['label']} | {r['recall']:.4f} | "
+                         f"{r['qps']:,.0f} | {scanned} |")
+    return "\n".join(lines) + "\n"
+
+
+def parse_list(kind):
+    return lambda text: [kind(x) for x in text.split(",") if x.strip()]
+
+
+def resolve_lists(text, n):
+    """--lists: "4sqrt" (4 sqrt(n)), a float (that multiple of sqrt(n)) or an int."""
+    text = str(text)
+    if text.endswith("sqrt"):
+        return sqrt_count(float(text[:-4] or 1), n)
+    if "." in text:
+        return sqrt_count(float(text), n)
+    return int(text)
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--data", default=DEFAULT_DATA)
-    ap.add_argument("--n", type=int, default=None, help="use the first n train rows (exact GT recomputed)")
-    ap.add_argument("--queries", type=int, default=1000)
-    ap.add_argument("--lists", default="4sqrt", help="number of lists, or 4sqrt (4 sqrt(n))")
-    ap.add_argument("--ladder", type=lambda s: [int(x) for x in s.split(",")], default=LADDER,
-                    help="C / nprobe values (the same for both)")
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 parents=[options(out=ROOT / "results" / "cluster_index")])
+    ap.add_argument("--tag", default=None, help="file name tag (default <dataset>-<n/1000>k)")
+    ap.add_argument("--systems", default=",".join(s for s in SYSTEMS if s != "annann-raw-disk"),
+                    help="comma-separated subset of %(default)s (annann-raw-disk: see --disk)")
+    ap.add_argument("--disk", action="store_true",
+                    help="also run annann-raw with storage='disk' (annann-raw-disk)")
+    ap.add_argument("--disk-dir", default=None, help="where the disk twin's rows go (temp dir)")
+    ap.add_argument("--n", type=int, default=None,
+                    help="use the first n train rows (exact ground truth recomputed)")
+    ap.add_argument("--lists", default="4sqrt",
+                    help="lists of ours and faiss-ivf-hnsw: Nsqrt, a float (x sqrt(n)) or an int")
+    ap.add_argument("--ladder", type=parse_list(int), default=LADDER,
+                    help="C of ours / nprobe of faiss-ivf-hnsw")
+    ap.add_argument("--rerank", type=parse_list(int), default=RERANKS,
+                    help="ours: routing candidates per scanned cluster (index.rerank)")
+    ap.add_argument("--margins", type=parse_list(float), default=MARGINS,
+                    help="annann-raw: the scan's margins")
     ap.add_argument("--runs", type=int, default=2, help="timed passes per point (best kept)")
-    ap.add_argument("--repeats", type=int, default=2, help="search repeats, order alternating")
-    ap.add_argument("--build-threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2,
+                    help="sweeps, the order of the systems reversed every other one")
+    ap.add_argument("--build-threads", type=int, default=2, help="faiss-ivf-hnsw's build threads")
+    ap.add_argument("--calls", choices=("adapter", "direct"), default="adapter",
+                    help="adapted peers: time the plugin adapter's query() (as the harness runs "
+                         "it) or the library's search call")
+    ap.add_argument("--max-points", type=int, default=None,
+                    help="at most this many points of every system's grid (smoke runs)")
+    ap.add_argument("--max-builds", type=int, default=None,
+                    help="at most this many of every peer's builds, the first ones (smoke runs)")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--out", default=str(ROOT / "results" / "cluster_index"))
-    ap.add_argument("--tag", default=None, help="file name stem (default <dataset>-<n>)")
     args = ap.parse_args(argv)
-    if min(args.queries, args.runs, args.repeats) < 1:
-        ap.error("--queries, --runs and --repeats must be >= 1")
+    if min(args.queries, args.runs, args.repeats, args.max_points or 1, args.max_builds or 1) < 1:
+        ap.error("--queries, --runs, --repeats, --max-points and --max-builds must be >= 1")
+    if not args.ladder or not args.rerank or not args.margins:
+        ap.error("--ladder, --rerank and --margins need at least one value")
+    names = [n.strip() for n in args.systems.split(",") if n.strip()]
+    unknown = [n for n in names if n not in SYSTEMS]
+    if unknown or not names:
+        ap.error(f"--systems: unknown {unknown} (known: {','.join(SYSTEMS)})")
+    if args.disk:
+        names.append("annann-raw-disk")
+    names = [n for n in SYSTEMS if n in names]
+    check_peers([n for n in names if n != "annann-raw-disk"])  # --disk adds that one
 
-    out = Path(args.out)
-    command = " ".join(["benchmarks/bench_cluster_index.py"] + (sys.argv[1:] if argv is None
-                                                                else argv))
-    info = machine_info(command, PACKAGES, ROOT)
-    info["load_start"] = info["load_avg"]
-    with h5py.File(args.data, "r") as f:
-        n_all = f["train"].shape[0]
-        n = min(args.n or n_all, n_all)
-        train = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
-        Q = np.ascontiguousarray(f["test"][:args.queries], dtype=np.float32)
-        if n == n_all:
-            gt_d = np.asarray(f["distances"][:args.queries, :K], dtype=np.float64)
-        else:
-            gt_d = exact_knn(train, Q, K, "euclidean")[1].astype(np.float64)
-    lists = round(4 * math.sqrt(n)) if args.lists == "4sqrt" else int(args.lists)
-    dataset = Path(args.data).name.removesuffix(".hdf5")
+    log = Log()
+    info = run_info("bench_cluster_index", argv, PACKAGES)
+    data = data_path(args.data)
+    # the first n rows (exact ground truth recomputed for them), or all
+    train, Q, _, gt_d, metric = load_data(data, queries=args.queries, rows=args.n, k=K)
+    train, Q, gt_d = l2_space(train, Q, gt_d[:, :K], metric)
+    n = train.shape[0]
+    try:
+        lists = resolve_lists(args.lists, n)
+    except ValueError:
+        ap.error(f"--lists: expected Nsqrt, a float or an int, got {args.lists!r}")
+    dataset = data.name.removesuffix(".hdf5")
     tag = args.tag or f"{dataset}-{n // 1000}k"
+    out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    log_lines = []
+    log(f"data {data}: {n:,} x {train.shape[1]} {metric}, {len(Q)} queries, ours {lists} lists; "
+        f"systems {', '.join(names)}")
 
-    def log(msg):
-        line = f"[{time.strftime('%H:%M:%S', time.gmtime())}] {msg}"
-        print(line, flush=True)
-        log_lines.append(line)
+    from annann.ivf.index import warm_up
 
-    log(f"data {args.data}: n={n}, queries={len(Q)}, lists={lists}")
-    ours, theirs = Ours(lists, args), Faiss(lists, args)
-    built = {}
-    for system in (ours, theirs):
-        built[system.name] = system.build(train)
-        log(f"{system.name}: built {built[system.name]}")
-    ours.searcher(1)(Q[0])  # numba dispatch warm-up
-    repeats = []
-    for rep in range(args.repeats):
-        rows = []
-        for system in ((ours, theirs) if rep % 2 == 0 else (theirs, ours)):
-            rows += measure(system, args.ladder, train, Q, gt_d, args.runs, log)
-        repeats.append(rows)
-    raw = n * train.shape[1] * 4
-    a, b = built[Ours.name], built[Faiss.name]
-    a["overhead_vs_raw"] = (a["memory"]["total"] - raw) / raw
-    b["overhead_vs_raw"] = (b["serialized_bytes"] - raw) / raw
-    for name, d in ((Ours.name, a), (Faiss.name, b)):
-        d["max_recall"] = max(r["recall"] for rows in repeats for r in rows if r["system"] == name)
-    summary = {"info": info, "dataset": dataset, "n": n, "dim": int(train.shape[1]),
-               "queries": len(Q), "lists": lists, "raw_bytes": raw, "annann_raw": a,
-               "faiss": b, "repeats": repeats, "at": summarize(repeats),
-               "load_end": round(__import__("os").getloadavg()[0], 2)}
-    with atomic_path(out / f"{tag}.json") as tmp:
-        tmp.write_text(json.dumps(summary, indent=1, default=float))
-    with atomic_path(out / f"{tag}.csv") as tmp, open(tmp, "w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=["repeat", "system", "param", "recall", "qps", "scanned"])
-        w.writeheader()
-        w.writerows({"repeat": rep, **r} for rep, rows in enumerate(repeats) for r in rows)
-    plot(repeats, out / f"{tag}.png", f"{dataset}, n={n}, {lists} lists, k=10")
-    write_markdown(out / f"{tag}.md", summary, args)
-    with atomic_path(out / f"{tag}.log") as tmp:
-        tmp.write_text("\n".join(log_lines) + "\n")
-    log(f"done: {json.dumps(summary['at'])}")
+    warm_up("euclidean")  # numba kernels compiled outside the timed builds
+    ClusterIndex("euclidean", n_clusters=8, quantizer="none").fit(train[:500]).search(Q[0], K)
+    systems = make_systems(names, train, args, log, lists, metric)
+    try:
+        for name, system in systems.items():
+            log(f"building {name}")
+            system.build()
+        one_thread()
+        repeats, orders = [], []
+        for rep in range(args.repeats):
+            order = names if rep % 2 == 0 else names[::-1]
+            shift = (rep // 2) % len(order)
+            order = order[shift:] + order[:shift]
+            orders.append(order)
+            rows = []
+            for name in order:
+                log(f"repeat {rep}: sweeping {name}")
+                got = measure(systems[name], train, Q, gt_d, args.runs, args.max_points, log)
+                rows += got
+                log(f"repeat {rep} {name}: QPS " + ", ".join(
+                    f"@{t} {(qps_at(curve(got, name), t) or 0):,.0f}" for t in TABLE_TARGETS)
+                    + f"; max recall {max(r['recall'] for r in got):.4f}")
+            repeats.append(rows)
+    finally:
+        for system in systems.values():
+            if hasattr(system, "cleanup"):
+                system.cleanup()
+    summary = {"info": info, "dataset": dataset, "metric": metric, "n": n,
+               "dim": int(train.shape[1]), "queries": len(Q), "runs": args.runs,
+               "lists": lists, "rerank": args.rerank, "margins": args.margins,
+               "calls": args.calls, "max_points": args.max_points,
+               "max_builds": args.max_builds, "systems": names,
+               "orders": orders, "raw_bytes": int(n * train.shape[1] * 4),
+               "builds": {nm: s.builds for nm, s in systems.items()}, "repeats": repeats,
+               "at": summarize(repeats, names),
+               "max_recall": {nm: max(r["recall"] for rows in repeats for r in rows
+                                      if r["system"] == nm) for nm in names},
+               "load_end": round(os.getloadavg()[0], 2)}
+    summary["ratios"] = ratios(summary, names)
+    stem = out / f"bench_{tag}"
+    write_atomic(stem.with_suffix(".json"), json.dumps(summary, indent=1, default=float))
+    fh = io.StringIO(newline="")
+    w = csv.DictWriter(fh, fieldnames=["repeat", "system", "build", "param", "recall", "qps",
+                                       "scanned"], extrasaction="ignore")
+    w.writeheader()
+    w.writerows({"repeat": rep, **r} for rep, rows in enumerate(repeats) for r in rows)
+    write_atomic(stem.with_suffix(".csv"), fh.getvalue())
+    plot(summary, stem.with_suffix(".png"))
+    write_atomic(stem.with_suffix(".md"), markdown(summary))
+    log(f"wrote {stem.with_suffix('.md')}")
+    write_atomic(stem.with_suffix(".log"), log.text())
+    return summary
 
 
 if __name__ == "__main__":

@@ -13,8 +13,8 @@ exchanged, bytes actually sent between the worker processes, checkpoint bytes, a
 peak RSS (its monitor, sampled every 0.5 s). Output: results/distributed/bench_<n>.json + .md.
 The 1M run takes many minutes: wrap it in ``flock /tmp/annann-bench.lock`` on a shared machine.
 
-    flock /tmp/annann-bench.lock python benchmarks/bench_distributed.py --n 100000
-    flock /tmp/annann-bench.lock python benchmarks/bench_distributed.py
+    flock /tmp/annann-bench.lock python -m benchmarks.bench_distributed --n 100000
+    flock /tmp/annann-bench.lock python -m benchmarks.bench_distributed
 """
 
 import argparse
@@ -27,30 +27,26 @@ import tempfile
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.distributed.graph_file import read_graph  # noqa: E402
-from annann.graph.quality import GraphRecallProbe  # noqa: E402
-from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
+from annann.distributed.graph_file import read_graph
+from annann.graph.quality import GraphRecallProbe
+from benchmarks.common import (ROOT, data_path, load_data, options, run_info, versions_text,
+                               write_atomic)
 
 K = 20
 PACKAGES = ("numpy", "numba", "dask", "distributed", "h5py")
 
 
-def _single_child(data, n, out, threads, conn):
-    """Child process: single-machine build; sends (seconds, peak RSS, stats), saves the ids."""
+def _single_child(rows, out, threads, conn):
+    """Child process: single-machine build of the rows in the .npy ``rows`` (the distributed
+    build's input); sends (seconds, peak RSS, stats), saves the ids."""
     import numba
 
     from annann.graph.index import KNNGraphIndex
 
     numba.set_num_threads(threads)
-    with h5py.File(data, "r") as f:
-        X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
+    X = np.ascontiguousarray(np.load(rows), dtype=np.float32)
     KNNGraphIndex(n_neighbors=K, n_jobs=threads).fit(X[:5000])  # compile/load numba code
     usage = resource.getrusage(resource.RUSAGE_SELF)
     cpu0 = usage.ru_utime + usage.ru_stime
@@ -64,12 +60,12 @@ def _single_child(data, n, out, threads, conn):
                                                "iterations")}))
 
 
-def run_single(data, n, threads, tmp):
-    """Single-machine build in a fresh process: (result dict, graph ids)."""
+def run_single(rows, threads, tmp):
+    """Single-machine build of the .npy ``rows`` in a fresh process: (result dict, graph ids)."""
     out = Path(tmp) / "single_ids.npy"
     ctx = mp.get_context("spawn")
     parent, child = ctx.Pipe()
-    proc = ctx.Process(target=_single_child, args=(data, n, str(out), threads, child))
+    proc = ctx.Process(target=_single_child, args=(rows, str(out), threads, child))
     proc.start()
     seconds, cpu, rss, stats = parent.recv()
     proc.join()
@@ -81,11 +77,10 @@ def input_path(data, n, tmp):
 
     (A compressed HDF5 input would be staged to the same layout by the build itself; writing it
     here keeps that one-time copy out of every timed run.)"""
-    with h5py.File(data, "r") as f:
-        total = f["train"].shape[0]
-        n = min(n, total)
-        path = Path(tmp) / f"first_{n}.npy"
-        np.save(path, np.asarray(f["train"][:n], dtype=np.float32))
+    X = load_data(data, rows=n, truth=False)[0]
+    n = X.shape[0]
+    path = Path(tmp) / f"first_{n}.npy"
+    np.save(path, X)
     return str(path), n
 
 
@@ -113,8 +108,8 @@ def run_distributed(path, n, workers, args, tmp, probe):
                       memory_limit=args.memory_limit, dashboard_address=":0") as cluster, \
             Client(cluster) as client:
         print(f"{workers} workers, dashboard: {client.dashboard_link}", flush=True)
-        with h5py.File(args.data, "r") as f:  # load the numba kernels in the workers, untimed
-            warm = np.asarray(f["train"][:4000], dtype=np.float32)
+        # load the numba kernels in the workers, untimed
+        warm = np.asarray(np.load(path, mmap_mode="r")[:4000], dtype=np.float32)
         build_knn_graph(warm, Path(tmp) / "warm", client, n_neighbors=K,
                         partition_size=1000, chunk_rows=1000, max_rounds=1)
         cpu0 = sum(client.run(_cpu_seconds).values())
@@ -209,17 +204,15 @@ def _row(d, run, base, mb):
 
 def save(d, stem):
     """Write the JSON and Markdown reports atomically."""
-    with atomic_path(stem.with_suffix(".json")) as tmp:
-        tmp.write_text(json.dumps(d, indent=1, default=str))
-    with atomic_path(stem.with_suffix(".md")) as tmp:
-        tmp.write_text(markdown(d))
+    write_atomic(stem.with_suffix(".json"), json.dumps(d, indent=1, default=str))
+    write_atomic(stem.with_suffix(".md"), markdown(d))
 
 
 def main(argv=None):
     """Run the builds and write results/distributed/bench_<n>.{json,md}."""
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/fg-sift-128-euclidean.hdf5"))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 parents=[options(queries=None, out=ROOT / "results/distributed")])
     ap.add_argument("--n", type=int, default=10 ** 9, help="first n train rows (default all)")
     ap.add_argument("--workers", default="2,1,4", help="worker counts, run in this order")
     ap.add_argument("--memory-limit", default="6GB")
@@ -228,19 +221,18 @@ def main(argv=None):
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--graph-sample", type=int, default=1000)
     ap.add_argument("--skip-single", action="store_true")
-    ap.add_argument("--out", default=str(ROOT / "results/distributed"))
     ap.add_argument("--tag", default="", help="suffix of the report names (bench_<n>-<tag>)")
     args = ap.parse_args(argv)
     workers = [int(w) for w in args.workers.split(",")]
 
     load_start = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="bench_dist_") as tmp:
-        path, n = input_path(args.data, args.n, tmp)
+        data = data_path(args.data)
+        path, n = input_path(data, args.n, tmp)
         X = np.load(path)
         probe = GraphRecallProbe(X, K, args.graph_sample, "euclidean", seed=0)
-        meta = dict(machine_info(" ".join(["python", "benchmarks/bench_distributed.py"] + argv),
-                                 PACKAGES, ROOT), n=n,
-                    dim=int(X.shape[1]), dataset=Path(args.data).name, workers=workers,
+        meta = dict(run_info("bench_distributed", argv, PACKAGES), n=n,
+                    dim=int(X.shape[1]), dataset=data.name, workers=workers,
                     memory_limit=args.memory_limit, partition_size=args.partition_size,
                     chunk_rows=args.chunk_rows, graph_sample=args.graph_sample,
                     load_start=load_start)
@@ -252,7 +244,7 @@ def main(argv=None):
         for step in plan:
             load = os.getloadavg()[0]
             if step == "single":
-                single, ids = run_single(args.data, n, 2, tmp)
+                single, ids = run_single(path, 2, tmp)
                 single["recall"] = probe.recall(ids)
                 single["load_before"] = load
                 d["order"].append(f"single#{len(d['single'])}")

@@ -7,8 +7,8 @@ definition) vs QPS, each of the queries timed alone on one thread, for our graph
 (prepare() + query, epsilon sweep) and hnswlib. Results are written after every step
 (results/knngraph/bench_<n>.json + .md + .png), so a long run leaves partial results.
 
-    python benchmarks/bench_knngraph.py --n 100000 --switches     # validation subset
-    python benchmarks/bench_knngraph.py                            # all 1M rows
+    python -m benchmarks.bench_knngraph --n 100000 --switches     # validation subset
+    python -m benchmarks.bench_knngraph                            # all 1M rows
 """
 
 import argparse
@@ -18,39 +18,25 @@ import sys
 import time
 from pathlib import Path
 
-import h5py
 import numba
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.core.distances import distances  # noqa: E402
-from annann.data.evaluation import knn_recall  # noqa: E402
-from annann.graph.quality import GraphRecallProbe  # noqa: E402
-from annann.data.groundtruth import exact_knn  # noqa: E402
-from annann.core.heaps import sorted_rows  # noqa: E402
-from annann.graph.index import KNNGraphIndex  # noqa: E402
-from ann_benchmarks_plugin.provenance import machine_info, versions_text  # noqa: E402
+from annann.core.atomic import atomic_path
+from annann.core.heaps import sorted_rows
+from annann.graph.index import KNNGraphIndex
+from annann.graph.quality import GraphRecallProbe
+from benchmarks.common import (ROOT, data_path, load_data, options, recall_of, run_info,
+                               time_queries, versions_text, write_atomic)
 
 K = 20
 PACKAGES = ("numpy", "numba", "pynndescent", "hnswlib", "h5py")
 
 
 def load(path, n, n_queries):
-    with h5py.File(path, "r") as f:
-        total = f["train"].shape[0]
-        n = total if n is None else min(n, total)
-        X = np.ascontiguousarray(f["train"][:n], dtype=np.float32)
-        Q = np.ascontiguousarray(f["test"][:n_queries], dtype=np.float32)
-        if n == total:
-            true_d = f["distances"][:n_queries, :10].astype(np.float32)
-        else:
-            true_d = None
-    if true_d is None:
-        _, true_d = exact_knn(X, Q, 10)
-    return X, Q, true_d
+    """The first n train rows (all: None), the first queries and their true 10-NN distances
+    (recomputed exactly when n cuts the train set)."""
+    X, Q, _, true_d, _ = load_data(path, queries=n_queries, rows=n, k=10)
+    return X, Q, true_d[:, :10]
 
 
 class Report:
@@ -60,10 +46,8 @@ class Report:
 
     def save(self):
         self.data["meta"]["load_avg_last"] = os.getloadavg()[0]
-        with atomic_path(self.out.with_suffix(".json")) as tmp:
-            tmp.write_text(json.dumps(self.data, indent=1))
-        with atomic_path(self.out.with_suffix(".md")) as tmp:
-            tmp.write_text(markdown(self.data))
+        write_atomic(self.out.with_suffix(".json"), json.dumps(self.data, indent=1))
+        write_atomic(self.out.with_suffix(".md"), markdown(self.data))
         try:
             plot(self.data, self.out.with_suffix(".png"))
         except Exception as exc:  # a plot must never lose the numbers
@@ -133,35 +117,14 @@ def plot(d, path):
     plt.close(fig)
 
 
-def timed_queries(fn, Q, runs=3):
-    """Call fn(q) for each query alone; (id arrays, total seconds of the fastest of runs passes).
-
-    Best of several passes, as ann-benchmarks' best_search_time, to damp the shared machine's noise.
-    """
-    best = np.inf
-    for _ in range(runs):
-        out, total = [], 0.0
-        for q in Q:
-            t0 = time.perf_counter()
-            ids = fn(q)
-            total += time.perf_counter() - t0
-            out.append(np.asarray(ids)[:10])
-        best = min(best, total)
-    return out, best
-
-
-def score(X, Q, true_d, found):
-    run_d = np.stack([distances(q, X[ids], "euclidean") for q, ids in zip(Q, found)])
-    return float(knn_recall(true_d, run_d, 10).mean())
-
-
 def search_sweep(name, fn_for, params, X, Q, true_d, report, dist_comps=None):
     pts = []
     for p in params:
         fn = fn_for(p)
         fn(Q[0])  # warm
-        found, secs = timed_queries(fn, Q)
-        pt = {"param": p, "recall": score(X, Q, true_d, found), "qps": len(Q) / secs}
+        # each query alone, best of 3 passes (as ann-benchmarks' best_search_time)
+        secs, found = time_queries(fn, Q, 3)
+        pt = {"param": p, "recall": recall_of(X, Q, true_d, found), "qps": 1.0 / secs}
         if dist_comps is not None:
             pt["dist_comps"] = round(dist_comps() / len(Q), 1)
         pts.append(pt)
@@ -189,10 +152,9 @@ def build_ours(X, init, probe, threads, seed, **kw):
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/fg-sift-128-euclidean.hdf5"))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 parents=[options(out=ROOT / "results/knngraph")])
     ap.add_argument("--n", type=int, default=None, help="use the first n train rows")
-    ap.add_argument("--queries", type=int, default=1000)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--graph-sample", type=int, default=1000)
     ap.add_argument("--hnsw-efc", type=int, default=200)
@@ -203,15 +165,14 @@ def main(argv=None):
                          '\'[{"pool_size": 30}]\'')
     ap.add_argument("--graph-only", action="store_true", help="skip the search comparison")
     ap.add_argument("--tag", default="", help="suffix of the output file names")
-    ap.add_argument("--out", default=str(ROOT / "results/knngraph"))
     args = ap.parse_args(argv)
 
     load_start = os.getloadavg()[0]
-    X, Q, true_d = load(args.data, args.n, args.queries)
+    data = data_path(args.data)
+    X, Q, true_d = load(data, args.n, args.queries)
     n = X.shape[0]
-    meta = dict(machine_info(" ".join(["python", "benchmarks/bench_knngraph.py"] + argv),
-                             PACKAGES, ROOT), n=n, dim=X.shape[1],
-                dataset=Path(args.data).name, threads=args.threads, graph_sample=args.graph_sample,
+    meta = dict(run_info("bench_knngraph", argv, PACKAGES), n=n, dim=X.shape[1],
+                dataset=data.name, threads=args.threads, graph_sample=args.graph_sample,
                 load_avg_start=load_start, queries=len(Q))
     report = Report(Path(args.out) / f"bench_{n}{args.tag}", meta)
     numba.set_num_threads(args.threads)

@@ -5,9 +5,9 @@ into its own results directory under --work, warm caches: run it once beforehand
 compares the best QPS at recall 0.9 / 0.95 / 0.99 per algorithm: the spread between two runs
 of the same mode is the machine's noise, against which the lanes-vs-serial difference is read.
 
-    flock /tmp/annann-bench.lock python benchmarks/check_lanes.py          # small: ~15 min, 2 cores
-    flock /tmp/annann-bench.lock python benchmarks/check_lanes.py --only medium   # ~30 min
-    python benchmarks/check_lanes.py --compare-only --work DIR             # re-read finished runs
+    flock /tmp/annann-bench.lock python -m benchmarks.check_lanes          # small: ~15 min, 2 cores
+    flock /tmp/annann-bench.lock python -m benchmarks.check_lanes --only medium   # ~30 min
+    python -m benchmarks.check_lanes --compare-only --work DIR             # re-read finished runs
 """
 
 import argparse
@@ -18,14 +18,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from ann_benchmarks_plugin.metrics import collect  # noqa: E402
-from ann_benchmarks_plugin.reproduce import (TARGETS, best_at, machine_info,  # noqa: E402
-                                             query_subset, source_path)
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.data.datasets import get_dataset  # noqa: E402
+from ann_benchmarks_plugin.harness.metrics import collect
+from ann_benchmarks_plugin.commands.reproduce import TARGETS, best_at, query_subset, source_path
+from annann.data.datasets import get_dataset
+from benchmarks.common import ROOT, run_info, write_atomic
 
 LEVELS = (0.9, 0.95, 0.99)
 MODES = {"serial": 1, "lanes": 2}
@@ -69,7 +65,7 @@ def spread(pairs, qps):
 
 def report(work, names, data_dir, size):
     """Markdown comparing the runs under work."""
-    info = machine_info("python benchmarks/check_lanes.py " + " ".join(sys.argv[1:]))
+    info = run_info("check_lanes")
     serial = [n for n in names if n.startswith("serial")]
     lanes = [n for n in names if n.startswith("lanes")]
     lines = [f"# {size.capitalize()} sets: two lanes vs one at a time", "",
@@ -118,13 +114,12 @@ def main(argv=None):
     if not a.compare_only:
         for name in names:
             mode = name.rstrip("0123456789")
-            subprocess.run([sys.executable, "-m", "ann_benchmarks_plugin.cli", "reproduce",
+            subprocess.run([sys.executable, "-m", "ann_benchmarks_plugin.commands.cli", "reproduce",
                             "--only", a.only, "--quiet", "--data-dir", a.data_dir,
                             "--results-dir", str(Path(a.work) / name),
                             "--parallelism", str(MODES[mode])], check=True)
     text = report(a.work, names, a.data_dir, a.only)
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(text)
+    write_atomic(out, text)
     print(text)
     return 0
 

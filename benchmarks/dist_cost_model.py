@@ -7,21 +7,17 @@ thread), whose ratio scales the measured d=128 cost to d=1024. Writes
 results/distributed/cost_model.json and prints the fitted terms and the extrapolation; the
 assumption behind each term is in docs/distributed_cost_model.md.
 
-    flock /tmp/annann-bench.lock python benchmarks/dist_cost_model.py
+    flock /tmp/annann-bench.lock python -m benchmarks.dist_cost_model
 """
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from annann.core.atomic import atomic_path  # noqa: E402
+from benchmarks.common import ROOT, write_atomic
 
 POOL = 25  # default_pool_size(20)
 
@@ -144,8 +140,7 @@ def main(argv=None):
                                            "dist_evals", "peak_rss")}
                         for s in report.get("single", [])],
              "extrapolated": [extrapolate(f, ratio, d) for d in (128, 1024)]}
-    with atomic_path(ROOT / "results/distributed/cost_model.json") as tmp:
-        tmp.write_text(json.dumps(model, indent=1))
+    write_atomic(ROOT / "results/distributed/cost_model.json", json.dumps(model, indent=1))
     print(json.dumps({"fitted": f, "extrapolated": model["extrapolated"]}, indent=1))
 
 

@@ -9,35 +9,26 @@ other queries in between so they are not in cache. What is left of the kernel is
 work: heaps, visited bits, the neighbour lists' reads. Each part is the best of --runs passes,
 the parts interleaved in every pass.
 
-    python benchmarks/profile_graph_query.py --out results/knngraph/profile_sift-1m
-    python benchmarks/profile_graph_query.py --data data/fashion-mnist-784-euclidean.hdf5 \\
+    python -m benchmarks.profile_graph_query --out results/knngraph/profile_sift-1m
+    python -m benchmarks.profile_graph_query --data data/fashion-mnist-784-euclidean.hdf5 \\
         --out results/knngraph/profile_fashion-mnist
 """
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
-import h5py
 import numpy as np
 from numba import njit
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.core.distances import sq_l2_vec, sq_l2_vec_four  # noqa: E402
-from annann.core.graph_search import clear_marks  # noqa: E402
-from annann.data.evaluation import knn_recall  # noqa: E402
-from annann.graph.beam_search import lsh_beam_search  # noqa: E402
-from annann.graph.index import KNNGraphIndex  # noqa: E402
-from annann.graph.lsh import query_candidates  # noqa: E402
-from ann_benchmarks_plugin.provenance import machine_info  # noqa: E402
-from profile_ivf_query import best_of  # noqa: E402  (the same interleaved timing)
-
-DEFAULT_DATA = str(ROOT.parent / "shared" / "data" / "fg-sift-128-euclidean.hdf5")
+from annann.core.distances import sq_l2_vec, sq_l2_vec_four
+from annann.core.graph_search import clear_marks
+from annann.data.evaluation import knn_recall
+from annann.graph.beam_search import lsh_beam_search
+from annann.graph.index import KNNGraphIndex
+from annann.graph.lsh import query_candidates
+from benchmarks.common import best_of, data_path, load_data, options, run_info, write_atomic
 
 
 @njit(cache=True)
@@ -82,19 +73,16 @@ def visited_rows(idx, Q, args):
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0], parents=[options()],
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    ap.add_argument("--data", default=DEFAULT_DATA, help="ann-benchmarks HDF5 file")
-    ap.add_argument("--queries", type=int, default=1000, help="queries timed")
     ap.add_argument("--beams", default="16,64,256", help="beams profiled")
     ap.add_argument("--entry-tables", type=int, default=8, help="LSH tables hashed per query")
     ap.add_argument("--runs", type=int, default=5, help="passes per part, best kept")
     ap.add_argument("--out", required=True, help="output stem (.json and .md are written)")
     a = ap.parse_args(argv)
-    with h5py.File(a.data, "r") as f:
-        X = np.ascontiguousarray(f["train"][:], dtype=np.float32)
-        Q = np.ascontiguousarray(f["test"][:a.queries], dtype=np.float32)
-        true_d = f["distances"][:a.queries, :10]
+    data = data_path(a.data)
+    X, Q, _, true_d, _ = load_data(data, queries=a.queries)
+    true_d = true_d[:, :10]
     t0 = time.perf_counter()
     idx = KNNGraphIndex(n_neighbors=20, seed=0).fit(X)
     build = time.perf_counter() - t0
@@ -120,11 +108,9 @@ def main(argv=None):
                          "ns_per_distance": dist * 1e3 / (starts[-1] / n)})
         print(rows_out[-1], flush=True)
     out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    command = " ".join(["benchmarks/profile_graph_query.py"] + (sys.argv[1:] if argv is None
-                                                                else argv))
-    info = machine_info(command, ("numpy", "numba"), ROOT)
-    md = [f"# One K-NN graph query, where the time goes ({n} queries of {Path(a.data).name}, "
+    info = run_info("profile_graph_query", argv, ("numpy", "numba"))
+    command = info["command"]
+    md = [f"# One K-NN graph query, where the time goes ({n} queries of {data.name}, "
           f"{X.shape[0]:,} x {X.shape[1]}, entry tables {a.entry_tables}, best of {a.runs} passes)",
           "", f"- command: `{command}`",
           f"- machine: {info['nproc']} cores, {info['cpu']}; {info['date_utc']}; git "
@@ -140,8 +126,7 @@ def main(argv=None):
            f"{r['walk_us']:.1f} | {r['ns_per_distance']:.0f} |" for r in rows_out]
     for suffix, text in ((".json", json.dumps({"rows": rows_out, "machine": info}, indent=1)),
                          (".md", "\n".join(md) + "\n")):
-        with atomic_path(out.with_suffix(suffix)) as tmp:
-            Path(tmp).write_text(text)
+        write_atomic(out.with_suffix(suffix), text)
 
 
 if __name__ == "__main__":

@@ -4,43 +4,34 @@ Wraps the kernels of annann.graph.nndescent with timers (each kernel call is alr
 pass, so the wrapper costs nothing measurable), builds once and prints the split plus the graph
 recall (exact on 1,000 sampled nodes). Writes results/knngraph/profile_<n>_pool<pool>.json.
 
-    python benchmarks/profile_nndescent.py --n 1000000 --pool 25
+    python -m benchmarks.profile_nndescent --n 1000000 --pool 25
 """
 
 import argparse
 import json
 import os
-import sys
 import time
 from pathlib import Path
 
-import h5py
-import numpy as np
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from annann.graph import nndescent  # noqa: E402
-from annann.core.atomic import atomic_path  # noqa: E402
-from annann.graph.quality import GraphRecallProbe  # noqa: E402
-from annann.core.heaps import sorted_rows  # noqa: E402
-from annann.graph.lsh import LSHTables  # noqa: E402
+from annann.core.heaps import sorted_rows
+from annann.graph import nndescent
+from annann.graph.lsh import LSHTables
+from annann.graph.quality import GraphRecallProbe
+from benchmarks.common import ROOT, command_line, load_data, options, write_atomic
 
 KERNELS = ("init_from_buckets", "init_random", "sample_candidates", "mark_sampled_old",
            "count_pairs", "join_chunk", "apply_updates")
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--data", default=str(ROOT.parent / "shared/data/fg-sift-128-euclidean.hdf5"))
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                 parents=[options(queries=None, out=ROOT / "results/knngraph")])
     ap.add_argument("--n", type=int, default=1_000_000)
     ap.add_argument("--k", type=int, default=20)
     ap.add_argument("--pool", type=int, default=25)
     ap.add_argument("--tables", type=int, default=8)
-    ap.add_argument("--out", default=str(ROOT / "results/knngraph"))
     args = ap.parse_args(argv)
-    with h5py.File(args.data, "r") as f:
-        X = np.ascontiguousarray(f["train"][:args.n], dtype=np.float32)
+    X = load_data(args.data, rows=args.n, truth=False)[0]
     nndescent.nn_descent(X[:3000], args.k, LSHTables(2, 32, 0).build(X[:3000]), max_iters=1)
     seconds = dict.fromkeys(KERNELS, 0.0)
 
@@ -62,8 +53,7 @@ def main(argv=None):
     total = time.perf_counter() - t0
     probe = GraphRecallProbe(X, args.k, 1000, "euclidean", seed=0)
     recall = probe.recall(sorted_rows(ids, sq)[0])
-    command = ["benchmarks/profile_nndescent.py"] + (sys.argv[1:] if argv is None else argv)
-    report = {"command": "python " + " ".join(command),
+    report = {"command": command_line("profile_nndescent", argv),
               "n": X.shape[0], "k": args.k, "pool": args.pool, "total_seconds": total,
               "graph_recall": recall, "iterations": stats["iterations"],
               "dist_evals": stats["dist_evals"], "load_avg_start": load,
@@ -71,9 +61,7 @@ def main(argv=None):
               "kernel_seconds": {k: round(v, 2) for k, v in sorted(seconds.items(),
                                                                     key=lambda kv: -kv[1])}}
     out = Path(args.out) / f"profile_{X.shape[0]}_pool{args.pool}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out) as tmp:
-        Path(tmp).write_text(json.dumps(report, indent=1))
+    write_atomic(out, json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
 
 

@@ -4,8 +4,8 @@ each supported Python.
 The images are: the core set alone (annann_raw, knngraph, the reference adapters), core + peers,
 core + learned (ANNANN). For each, evaluates the environment markers for each target version, then
 asks pip (``install --dry-run`` with ``--python-version``; needs the package index) to resolve
-every pin together from wheels, pulling in nothing unpinned (hnswlib, which has no wheel, is
-checked only for its pin). Run it after changing a pin:
+every pin together from wheels, pulling in nothing unpinned (hnswlib and lorann, which have no
+wheel, are checked only for their pins). Run it after changing a pin:
 
     python docker/check_constraints.py            # exit status 1 if a version does not resolve
 """
@@ -21,7 +21,7 @@ HERE = Path(__file__).resolve().parent
 VERSIONS = ("3.10", "3.11")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "any")
-SOURCE_ONLY = {"hnswlib"}
+SOURCE_ONLY = {"hnswlib", "lorann"}
 IMAGES = {"core": ("constraints.txt",),
           "peers": ("constraints.txt", "constraints-peers.txt"),
           "learned": ("constraints.txt", "constraints-learned.txt")}

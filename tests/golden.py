@@ -13,7 +13,7 @@ import hashlib
 import numpy as np
 
 from annann import AnnannIndex, ClusterIndex, KNNGraphIndex, read_dataset
-from tests.paths import ROOT, SHARED_DATA
+from tests.paths import DATA, ROOT
 
 FIXTURE = ROOT / "tests" / "fixtures" / "golden_answers.npz"
 SETS = (("bigann-10k-128-euclidean", "sift"), ("glove-twitter-12k-25-angular", "glove"))
@@ -30,7 +30,7 @@ def compute_answers(n_queries=100):
     """{name: array}: ids and distances of 10-NN answers, and K-NN graph digests."""
     out = {}
     for dataset, tag in SETS:
-        ds = read_dataset(SHARED_DATA / f"{dataset}.hdf5")
+        ds = read_dataset(DATA / f"{dataset}.hdf5")
         Q = ds.test[:n_queries]
         ivf = ClusterIndex(ds.distance, n_clusters=100, seed=0).fit(ds.train)
         for C in (1, 4, 16):

@@ -9,6 +9,8 @@ Numba kernels, one per access pattern:
 * ``sq_l2(X, a, Y, b)``: row a of X to row b of Y (the plain kernel; vectorises well);
 * ``sq_l2_vec(q, Y, b)``: a vector to row b of Y (queries);
 * ``sq_l2_vec_four(q, Y, b0, b1, b2, b3)``: a vector to four rows in one pass (graph walks);
+* ``sq_l2_vec_at(q, Y, b, start)``: a vector to the run of row b of Y that starts at column
+  start (a row stored inside a larger block, as the coded graph stores its nodes);
 * ``sq_l2_block(Y, start, count, q, out)``: a vector to a contiguous block of rows (cluster scan);
 * ``sq_l2_four(B, a, b0, b1, b2, b3)``: one row to four rows in one pass (the local join);
 * ``sq_l2_bounded`` / ``sq_l2_ip`` / ``triangle_excludes``: the seed's three pruning ideas
@@ -127,6 +129,19 @@ def sq_l2_vec(q, Y, b):
     s = np.float32(0.0)
     for i in range(q.shape[0]):
         t = q[i] - Y[b, i]
+        s += t * t
+    return s
+
+
+@njit(cache=True, fastmath=True, inline="always")
+def sq_l2_vec_at(q, Y, b, start):
+    """Squared distance from q to Y[b, start:start + len(q)]. The offset is unsigned: with a
+    signed one numba must allow for a negative index wrapping around, which keeps LLVM from
+    vectorising the loop (8x slower on a 832-float row)."""
+    s = np.float32(0.0)
+    base = np.uint64(start)
+    for i in range(q.shape[0]):
+        t = q[i] - Y[b, base + np.uint64(i)]
         s += t * t
     return s
 

@@ -2,6 +2,12 @@
 
 Layout: attrs ``type``, ``distance``, ``dimension``, ``point_type``; datasets ``train`` (n, d),
 ``test`` (m, d), ``neighbors`` (m, K) int and ``distances`` (m, K) float, exact and ascending.
+
+Two real sets ship with the package (package data in this folder, found by name from anywhere;
+``EMBEDDED_DATASETS``; provenance, licences and checksums in ``annann/data/README.md``):
+
+- ``bigann-10k-128-euclidean``: 9,900 x 128 real SIFT descriptors, 100 queries (the default)
+- ``glove-twitter-12k-25-angular``: 11,425 x 25 GloVe Twitter vectors, 500 queries
 """
 
 import os
@@ -16,7 +22,15 @@ from ..core.distances import METRICS
 from .download import download
 from .groundtruth import exact_knn
 
-EMBEDDED_DIR = Path(__file__).resolve().parent  # bigann-10k-128-euclidean.hdf5 ships here
+EMBEDDED_DIR = Path(__file__).resolve().parent  # the EMBEDDED_DATASETS ship here
+# name -> what it is; annann/data/README.md has the provenance, licence and checksums of each
+EMBEDDED_DATASETS = {
+    "bigann-10k-128-euclidean": "9,900 x 128 real BIGANN-style SIFT descriptors (uint8 values as "
+                                "float32), 100 queries; from TileDB-Vector-Search's test arrays "
+                                "(MIT)",
+    "glove-twitter-12k-25-angular": "11,425 x 25 GloVe Twitter vectors (a subset of "
+                                    "glove.twitter.27B.25d, PDDL), 500 queries",
+}
 DEFAULT_DATASET = "bigann-10k-128-euclidean"
 DATA_PATH_ENV = "ANNANN_DATA_PATH"
 URL_ENV = "ANNANN_DATASET_URL"

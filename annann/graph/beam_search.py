@@ -9,6 +9,7 @@ from numba import njit, prange
 
 from ..core.distances import convert_distances, prepare_query
 from ..core.graph_search import beam_search
+from .coded_search import coded_beam_search, prepare_coded_query
 from .lsh import query_candidates
 
 
@@ -50,3 +51,50 @@ def lsh_beam_search_many(Q, X, neighbors, degrees, labels, directions, left, thr
             out_d[r, :ids.shape[0]] = d
             n_dist[r] = nd
     return out_i, out_d, n_dist
+
+
+@njit(cache=True)
+def lsh_coded_search(q, f32, i32, u64, layout, R, labels, signs, block, directions, left,
+                     thresholds, starts, ends, roots, orders, k, beam, margin, angular, bits,
+                     touched, entry_buf, q_buf, q_rot, planes):
+    """One query on the coded graph (``coded_search``): entry points from q's LSH buckets (in
+    the original space), then the walk on codes with q rotated and quantised once; returns
+    (labels of the k best, their distances in the metric, nodes expanded), count -1 for a query
+    holding NaN or inf."""
+    ok, v = prepare_query(q, angular, q_buf)
+    if not ok:
+        return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), -1
+    c = query_candidates(v, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
+                         entry_buf)
+    delta, low, qsum = prepare_coded_query(v, signs, block, q_rot, planes)
+    found, d, expanded, _ = coded_beam_search(q_rot, f32, i32, u64, layout, R, entry_buf, c, k,
+                                              beam, margin, planes, delta, low, qsum, bits,
+                                              touched)
+    for s in range(found.shape[0]):
+        found[s] = labels[found[s]]
+    convert_distances(d, angular)
+    return found, d, expanded
+
+
+@njit(cache=True, parallel=True)
+def lsh_coded_search_many(Q, f32, i32, u64, layout, R, labels, signs, block, directions, left,
+                          thresholds, starts, ends, roots, orders, k, beam, margin, angular, bits,
+                          touched, entry_buf, q_buf, q_rot, planes):
+    """lsh_coded_search for every query of Q in parallel (thread slot p uses row p of the
+    scratch arrays; planes is (slots, bits, words)). Rows padded with -1 / inf."""
+    m = Q.shape[0]
+    slots = bits.shape[0]
+    out_i = np.full((m, k), -1, dtype=np.int64)
+    out_d = np.full((m, k), np.inf, dtype=np.float32)
+    n_exp = np.zeros(m, dtype=np.int64)
+    for p in prange(slots):
+        for r in range(p, m, slots):
+            found, d, ne = lsh_coded_search(Q[r], f32, i32, u64, layout, R, labels, signs, block,
+                                            directions, left, thresholds, starts, ends, roots,
+                                            orders, k, beam, margin, angular, bits[p],
+                                            touched[p], entry_buf[p], q_buf[p], q_rot[p],
+                                            planes[p])
+            out_i[r, :found.shape[0]] = found
+            out_d[r, :found.shape[0]] = d
+            n_exp[r] = ne
+    return out_i, out_d, n_exp

@@ -1,9 +1,12 @@
 """KNNGraphIndex: the public API of the LSH-initialised K-NN graph (seed 003).
 
 fit: variable-length LSH tables (``lsh``) -> initial graph -> NN-descent (``nndescent``) -> search
-graph (``search_graph``), stored in a locality order (``reorder``). search: hash the query into its
-LSH buckets for entry points, then beam search (``beam_search``), ids mapped back to the caller's. Angular data is unit-normalised first, so the
-Euclidean ranking is the angular one; reported angular distances are 1 - cosine.
+graph (``search_graph``), stored in a locality order (``reorder``) -> with quantizer="rabitq"
+(default), each node's block of neighbour codes (``coded_search``). search: hash the query into
+its LSH buckets for entry points, then walk the graph (``beam_search``): on codes (estimates pick
+the nodes to expand, expanded nodes get exact distances) or, with quantizer="none", on full rows;
+ids mapped back to the caller's. Angular data is unit-normalised first, so the Euclidean ranking
+is the angular one; reported angular distances are 1 - cosine.
 """
 
 import time
@@ -19,7 +22,11 @@ from ..core.memory import release_free_memory
 from ..core.stats import SearchCounters
 from ..core.validation import (NotFittedError, as_float_matrix, as_query_vector, check_k,
                                check_positive_int)
-from .beam_search import lsh_beam_search, lsh_beam_search_many
+from ..core.rabitq import QUERY_BITS
+from ..core.rotation import Rotation
+from .beam_search import (lsh_beam_search, lsh_beam_search_many, lsh_coded_search,
+                          lsh_coded_search_many)
+from .coded_search import block_layout, encode_blocks
 from .lsh import DIRECTIONS, LSHTables
 from .nndescent import default_pool_size, nn_descent
 from .quality import GraphRecallProbe, graph_recall
@@ -27,6 +34,8 @@ from .reorder import inverse, locality_labels, relabel_rows
 from .search_graph import prepare_search_graph
 
 INITS = ("lsh", "random")
+QUANTIZERS = ("rabitq", "none")
+CODED_DEGREE = 32  # the search graph's degree with codes: one block of 32 neighbour codes
 
 
 def _check_fraction(value, name, low, high, low_open=True):
@@ -48,7 +57,9 @@ class KNNGraphIndex:
     default ``nndescent.default_pool_size``), max_candidates (per-node new/old candidate lists; default
     rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
     max_degree and prune_alpha (search graph; alpha 1.05 keeps some longer edges, as Vamana's
-    alpha does), entry_tables (LSH tables hashed per query), reorder
+    alpha does; max_degree defaults to 2K, or 32 with codes), quantizer ("rabitq": the walk
+    reads each node's block of neighbour codes, see ``coded_search``; "none": full rows),
+    entry_tables (LSH tables hashed per query), reorder
     (store the graph in the first LSH table's leaf order for memory locality; answers keep the
     caller's ids), n_jobs (build threads), seed.
 
@@ -62,7 +73,7 @@ class KNNGraphIndex:
                  bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
                  max_candidates=None, early_abandon=False, triangle_bound=False,
                  inner_product=False, max_degree=None, prune_alpha=1.05, entry_tables=1,
-                 reorder=True, n_jobs=None, seed=0, progress=False):
+                 reorder=True, n_jobs=None, seed=0, progress=False, quantizer="rabitq"):
         self.metric = check_metric(metric)
         self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
         if init not in INITS:
@@ -85,7 +96,11 @@ class KNNGraphIndex:
         self.early_abandon = bool(early_abandon)
         self.triangle_bound = bool(triangle_bound)
         self.inner_product = bool(inner_product)
-        self.max_degree = (2 * self.n_neighbors if max_degree is None
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer: must be one of {QUANTIZERS}, got {quantizer!r}")
+        self.quantizer = quantizer
+        default_degree = CODED_DEGREE if quantizer == "rabitq" else 2 * self.n_neighbors
+        self.max_degree = (default_degree if max_degree is None
                            else check_positive_int(max_degree, "max_degree"))
         self.prune_alpha = _check_fraction(prune_alpha, "prune_alpha", 0.0, 10.0)
         self.entry_tables = check_positive_int(entry_tables, "entry_tables")
@@ -142,6 +157,7 @@ class KNNGraphIndex:
         self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
                                                             self.max_degree, self.prune_alpha)
         self._store_in_order()
+        self._encode_blocks()
         t2 = time.perf_counter()
         self._init_search_state()
         self.last_stats = {"lsh_seconds": t_lsh, "graph_seconds": t1 - t0,
@@ -176,9 +192,32 @@ class KNNGraphIndex:
         self.neighbors, self.degrees = prepare_search_graph(self.X, self._ids, self._sq,
                                                             self.max_degree, self.prune_alpha)
         self._store_in_order()
+        self._encode_blocks()
         self._init_search_state()
         self.last_stats = {"mean_search_degree": float(self.degrees.mean())}
         return self
+
+    @property
+    def coded(self):
+        """Whether the walk reads neighbour codes (quantizer="rabitq")."""
+        return self.quantizer == "rabitq"
+
+    def _encode_blocks(self):
+        """Rotated rows and each node's block of neighbour codes (``coded_search``)."""
+        if not self.coded:
+            return
+        self._rotation = Rotation(self.X.shape[1], seed=self.seed)
+        layout = np.array(block_layout(self._rotation.padded, self.max_degree), dtype=np.int64)
+        self._set_blocks(np.zeros((self.X.shape[0], int(layout[-1])), dtype=np.uint64))
+        encode_blocks(self._rotation.rows(self.X), self.neighbors, self.degrees, self.max_degree,
+                      *self._block_views)
+
+    def _set_blocks(self, blocks):
+        """Adopt the (n, words) block buffer and its float32 / int32 / uint64 views."""
+        self._blocks = np.ascontiguousarray(blocks)
+        layout = np.array(block_layout(self._rotation.padded, self.max_degree), dtype=np.int64)
+        self._block_views = (self._blocks.view(np.float32), self._blocks.view(np.int32),
+                             self._blocks, layout)
 
     def _store_in_order(self):
         """Move rows, graphs and LSH orders to the locality order (``reorder``); set labels, the
@@ -221,86 +260,134 @@ class KNNGraphIndex:
         return graph_recall(self._ids[probe.nodes], probe.true_ids, self.n_neighbors)
 
     # ---------------------------------------------------------------- search
-    def _search_args(self, k, beam, epsilon, entry_tables):
-        """Checked search arguments: the LSH tables hashed for entry points, beam, scale (kept per
-        query setting: a benchmark asks the same one thousands of times)."""
-        key = (k, beam, epsilon, entry_tables, type(k), type(beam), type(epsilon),
-               type(entry_tables))  # the types too: True == 1 and 10.0 == 10 must still fail
+    def _search_args(self, k, beam, epsilon, entry_tables, margin):
+        """Checked search arguments, kept per query setting (a benchmark asks the same one
+        thousands of times): for the full-row walk (the LSH tables hashed for entry points, k,
+        beam, scale, angular), for the coded walk the same with margin in place of scale."""
+        key = (k, beam, epsilon, entry_tables, margin, type(k), type(beam), type(epsilon),
+               type(entry_tables), type(margin))  # types too: True == 1 and 10.0 == 10 must fail
         try:
             return self._args_memo[key]
         except (KeyError, TypeError):  # TypeError: an unhashable argument, checked below
             pass
-        args = self._checked_search_args(k, beam, epsilon, entry_tables)
+        args = self._checked_search_args(k, beam, epsilon, entry_tables, margin)
         if len(self._args_memo) < 64:
             self._args_memo[key] = args
         return args
 
-    def _checked_search_args(self, k, beam, epsilon, entry_tables):
+    def _checked_search_args(self, k, beam, epsilon, entry_tables, margin):
         beam = max(k, 10) if beam is None else check_positive_int(beam, "beam")
         nt = self.entry_tables if entry_tables is None else check_positive_int(entry_tables,
                                                                                "entry_tables")
         if nt > self.tables.n_tables:
             raise ValueError(f"entry_tables={nt} exceeds the {self.tables.n_tables} LSH tables "
                              "of this index")
+        t = self.tables
+        lsh = (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt], t.orders)
+        angular = self.metric == "angular"
+        if self.coded:
+            if epsilon is not None:
+                raise ValueError("epsilon: the coded walk (quantizer='rabitq') stops by its beam "
+                                 "alone; epsilon applies to quantizer='none'")
+            margin = 0.0 if margin is None else _check_fraction(margin, "margin", 0.0, 100.0,
+                                                                low_open=False)
+            return lsh + (k, beam, np.float32(margin), angular)
+        if margin is not None:
+            raise ValueError("margin: applies to the coded walk (quantizer='rabitq') only")
         if epsilon is None:
             scale = np.float32(np.inf)
         else:
             scale = np.float32((1.0 + _check_fraction(epsilon, "epsilon", 0.0, 1e6,
                                                       low_open=False)) ** 2)
-        t = self.tables
-        return (t.directions[:nt], t.left, t.thresholds, t.starts, t.ends, t.roots[:nt],
-                t.orders, k, beam, scale, self.metric == "angular")
+        return lsh + (k, beam, scale, angular)
 
-    def search(self, q, k, beam=None, epsilon=None, entry_tables=None):
+    def _coded_arrays(self):
+        return (*self._block_views, self.max_degree, self.labels, self._rotation.signs,
+                self._rotation.block)
+
+    def search(self, q, k, beam=None, epsilon=None, entry_tables=None, margin=None):
         """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours.
 
-        beam: the pool of the best-first search (default max(k, 10); a beam below k stops the
-        walk sooner while the k best distances seen are still kept apart); epsilon: stop expanding
-        once the nearest unexpanded candidate is more than (1 + epsilon) times the k-th best
-        distance away (None: expand the whole pool); entry_tables: LSH tables whose bucket of q
-        gives the entry points (default: the index's entry_tables; at most its LSH tables).
+        beam: the pool of the best-first search (default max(k, 10); on full rows a beam below k
+        stops the walk sooner while the k best distances seen are still kept apart; the coded
+        walk uses max(beam, k)); entry_tables: LSH tables whose bucket of q gives the entry
+        points (default: the index's entry_tables; at most its LSH tables). Full-row walk only:
+        epsilon, stop expanding once the nearest unexpanded candidate is more than
+        (1 + epsilon) times the k-th best distance away (None: expand the whole pool). Coded
+        walk only: margin (default 0), a neighbour enters the beam when its estimated distance
+        minus margin times the estimate's error bound beats the beam's worst.
         """
         self._require_fit()
         q = as_query_vector(q, self.X.shape[1], finite=False)  # the kernel checks finiteness
         k = check_k(k, self.X.shape[0])
-        ids, dist, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees, self.labels,
-                                        *self._search_args(k, beam, epsilon, entry_tables),
-                                        self._bits[0], self._touched[0], self._entry_buf[0],
-                                        self._q_buf[0])
+        args = self._search_args(k, beam, epsilon, entry_tables, margin)
+        if self.coded:
+            ids, dist, nd = lsh_coded_search(q, *self._coded_arrays(), *args, self._bits[0],
+                                             self._touched[0], self._entry_buf[0],
+                                             self._q_buf[0], self._q_rot[0], self._planes[0])
+        else:
+            ids, dist, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees, self.labels,
+                                            *args, self._bits[0], self._touched[0],
+                                            self._entry_buf[0], self._q_buf[0])
         if nd < 0:
             as_query_vector(q, self.X.shape[1])  # raises, naming the problem
         self.last_stats = {"dist_comps": nd}
         self.counters.add(1, nd)
         return ids, dist
 
-    def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None):
+    def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None, margin=None):
         """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short; the
         queries run in parallel on the threads numba may use (n_jobs caps them)."""
         self._require_fit()
         Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
         k = check_k(k, self.X.shape[0])
+        args = self._search_args(k, beam, epsilon, entry_tables, margin)
         threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
         slots = max(1, min(threads, numba.config.NUMBA_NUM_THREADS, Q.shape[0]))
         self._grow_search_state(slots)
         previous = numba.get_num_threads()
         numba.set_num_threads(slots)
+        scratch = (self._bits[:slots], self._touched[:slots], self._entry_buf[:slots],
+                   self._q_buf[:slots])
         try:
-            ids, dist, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees, self.labels,
-                                               *self._search_args(k, beam, epsilon,
-                                                                  entry_tables),
-                                               self._bits[:slots], self._touched[:slots],
-                                               self._entry_buf[:slots], self._q_buf[:slots])
+            if self.coded:
+                ids, dist, nd = lsh_coded_search_many(Q, *self._coded_arrays(), *args, *scratch,
+                                                      self._q_rot[:slots], self._planes[:slots])
+            else:
+                ids, dist, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
+                                                     self.labels, *args, *scratch)
         finally:
             numba.set_num_threads(previous)
         self.last_stats = {"dist_comps": int(nd.sum())}
         self.counters.add(Q.shape[0], int(nd.sum()))
         return ids, dist
 
+    def add(self, X, ids=None):
+        """Refused: the K-NN graph is static (NN-descent builds every list from the whole set,
+        and the coded blocks hold each node's neighbours' codes); fit again with the new rows,
+        or use the cluster engine (``ClusterIndex``), which inserts and deletes."""
+        raise NotImplementedError(
+            "KNNGraphIndex is static: it cannot insert vectors after fit; fit() again on the "
+            "whole set, or use ClusterIndex (annann-raw), which supports add/remove/update")
+
+    def memory_bytes(self):
+        """Bytes held by the index: rows (X), the K-NN lists, the search graph, the coded blocks
+        (rotated rows, neighbour ids, codes and factors), the LSH tables, labels; and total."""
+        self._require_fit()
+        out = {"rows": int(self.X.nbytes),
+               "knn_lists": int(self._ids.nbytes + self._sq.nbytes),
+               "search_graph": int(self.neighbors.nbytes + self.degrees.nbytes),
+               "blocks": int(self._blocks.nbytes) if self.coded else 0,
+               "lsh": int(sum(a.nbytes for a in self.tables.state().values())),
+               "labels": int(self.labels.nbytes)}
+        out["total"] = sum(out.values())
+        return out
+
     # ---------------------------------------------------------------- persistence
     _PARAMS = ("metric", "n_neighbors", "init", "lsh_tables", "bucket_size", "lsh_directions",
                "rho", "delta", "max_iters", "pool_size", "max_candidates", "early_abandon",
                "triangle_bound", "inner_product", "max_degree", "prune_alpha", "entry_tables",
-               "reorder", "n_jobs", "seed")
+               "reorder", "n_jobs", "seed", "quantizer")
     _ARRAYS = ("X", "_ids", "_sq", "neighbors", "degrees", "labels")
 
     def _init_search_state(self):
@@ -318,6 +405,10 @@ class KNNGraphIndex:
         width = self.tables.n_tables * self.bucket_size
         self._entry_buf = np.empty((slots, width), dtype=np.int64)
         self._q_buf = np.empty((slots, self.X.shape[1]), dtype=np.float32)
+        if self.coded:
+            p = self._rotation.padded
+            self._q_rot = np.empty((slots, p), dtype=np.float32)
+            self._planes = np.empty((slots, QUERY_BITS, p // 64), dtype=np.uint64)
 
     def save(self, path):
         """Write the fitted index to the directory ``path`` atomically."""
@@ -328,14 +419,19 @@ class KNNGraphIndex:
                 w.add_array(a.lstrip("_"), getattr(self, a))
             for name, arr in self.tables.state().items():
                 w.add_array("lsh." + name, arr)
+            if self.coded:
+                w.add_array("blocks", self._blocks)
+                w.add_array("rotation.signs", self._rotation.signs)
 
     @classmethod
     def load(cls, path):
         """Read an index written by save; IndexFormatError (a ValueError) for a foreign, old or
         corrupt directory."""
         stored = read_index(path, "KNNGraphIndex")
+        params = dict(stored.params)
+        params.setdefault("quantizer", "none")  # written before the codes: the full-row walk
         try:
-            self = cls(**stored.params)
+            self = cls(**params)
         except (TypeError, ValueError) as exc:
             raise IndexFormatError(f"{path}: KNNGraphIndex parameters malformed ({exc})") from exc
         for a in cls._ARRAYS:
@@ -351,6 +447,19 @@ class KNNGraphIndex:
             raise IndexFormatError(f"{path}: KNNGraphIndex arrays have inconsistent shapes")
         self.tables = LSHTables.from_state(stored.arrays("lsh."), self.bucket_size, self.seed,
                                            self.lsh_directions, source=str(path))
+        if self.coded:
+            try:
+                self._rotation = Rotation.from_state(self.X.shape[1], self.seed,
+                                                     stored.arrays("rotation."))
+            except (KeyError, ValueError) as exc:
+                raise IndexFormatError(f"{path}: KNNGraphIndex rotation unreadable ({exc})") \
+                    from exc
+            layout = block_layout(self._rotation.padded, self.max_degree)
+            self._set_blocks(stored.array("blocks", (n, layout[-1]), np.uint64))
+            ids = self._block_views[1][:, layout[2]:layout[2] + self.max_degree]
+            if n and (ids.max() >= n or ids.min() < -1):
+                raise IndexFormatError(f"{path}: KNNGraphIndex code blocks hold ids outside "
+                                       f"[0, {n})")
         self._init_search_state()
         return self
 
@@ -377,7 +486,8 @@ def warm_up(metric="euclidean", **params):
     X = gaussian_clusters(n + 4, 16, seed=0)
     index.fit(X[:n])
     index.search(X[-1], 5)
-    index.search(X[-1], 5, epsilon=0.1)
+    if not index.coded:
+        index.search(X[-1], 5, epsilon=0.1)
     index.search_batch(X[-4:], 5)
     _warm.add(key)
     return time.perf_counter() - t0

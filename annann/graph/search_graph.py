@@ -6,7 +6,10 @@
 2. diversify: keep candidate c only if no already-kept neighbour k is closer to c than i is
    (``alpha`` * d(k, c) <= d(i, c) discards c; alpha > 1 keeps more edges), up to ``max_degree``;
 3. add the reverse edges of the diversified graph where a node still has room, so that pruning
-   does not cut nodes off.
+   does not cut nodes off;
+4. with ``fill``, top every list up to ``max_degree`` with the nearest candidates that pruning
+   dropped: the coded walk scores a whole block of neighbour codes at once, so an empty slot
+   saves nothing and a filled one is one more way forward.
 """
 
 import numba
@@ -87,8 +90,31 @@ def add_reverse_edges(out, deg):
                 deg[j] += 1
 
 
-def prepare_search_graph(X, ids, sq_dists, max_degree=32, alpha=1.0, max_reverse=None):
-    """Search graph (neighbours (n, max_degree) int32 padded with -1, degrees int32) from a K-NN graph."""
+@njit(cache=True, parallel=True)
+def fill_lists(ids, out, deg):
+    """Top each list up to its width with the node's K-NN neighbours it lacks, nearest first."""
+    n, R = out.shape
+    for i in prange(n):
+        for s in range(ids.shape[1]):
+            if deg[i] >= R:
+                break
+            j = ids[i, s]
+            if j < 0 or j == i:
+                continue
+            present = False
+            for u in range(deg[i]):
+                if out[i, u] == j:
+                    present = True
+                    break
+            if not present:
+                out[i, deg[i]] = j
+                deg[i] += 1
+
+
+def prepare_search_graph(X, ids, sq_dists, max_degree=32, alpha=1.0, max_reverse=None,
+                         fill=False):
+    """Search graph (neighbours (n, max_degree) int32 padded with -1, degrees int32) from a
+    K-NN graph (ids nearest first)."""
     n, K = ids.shape
     max_reverse = K if max_reverse is None else max_reverse
     indptr, rev, rev_d = reverse_edges(ids, sq_dists, numba.get_num_threads())
@@ -97,4 +123,6 @@ def prepare_search_graph(X, ids, sq_dists, max_degree=32, alpha=1.0, max_reverse
     diversify(X, ids, sq_dists, indptr, rev, rev_d, max_reverse, max_degree,
               np.float32(alpha * alpha), out, deg)
     add_reverse_edges(out, deg)
+    if fill:
+        fill_lists(ids, out, deg)
     return out, deg

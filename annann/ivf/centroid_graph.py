@@ -151,6 +151,14 @@ class CentroidGraph:
                 self.upper_start, self.entry, self.top_level, n,
                 EXACT if self.exact else max(n, MIN_EF), self.bits, self.touched)
 
+    def walk_args(self):
+        """The graph arrays of the route kernel (everything after z but n and ef), then whether
+        every centre is ranked exactly, then the visited set: for kernels that route more than
+        once per query with counts of their own."""
+        return (self.centres, self.bottom, self.bottom_degrees, self.upper, self.upper_degrees,
+                self.upper_start, self.entry, self.top_level, self.exact, self.bits,
+                self.touched)
+
     def query(self, Z, n):
         """Labels (m, n) int64 of the n nearest centres to each row of Z (m, e), nearest first."""
         Z = np.ascontiguousarray(Z, dtype=np.float32)

@@ -1,11 +1,19 @@
-"""Cluster index (IVF): k-means partition, an HNSW over the centres, exact scan of C clusters.
+"""Cluster index (IVF): k-means partition, an HNSW over the centres, a scan of C clusters.
 
-Query, one numba call (``scan.search_query``): the centroid HNSW (``centroid_graph``) returns
-C*rerank candidate clusters (in the routing space: the original space, or the space of an
-optional ``transform`` such as ANNANN's encoder); they are re-ranked by exact distance to the
-original-space centroids (means of their members), the C nearest non-empty ones are scanned
-exactly, keeping a top-k heap. route="exact" ranks every centre instead of walking the HNSW
-(for routing spaces an HNSW walks badly, such as Neural LSH's logit centres).
+Query, one numba call (``scan.search_query_coded`` / ``scan.search_query``): the centroid HNSW
+(``centroid_graph``) returns C*rerank candidate clusters (in the routing space: the original
+space, or the space of an optional ``transform`` such as ANNANN's encoder); they are re-ranked by
+exact distance to the original-space centroids (means of their members), and the C nearest
+non-empty ones are scanned, keeping a top-k heap. route="exact" ranks every centre instead of
+walking the HNSW (for routing spaces an HNSW walks badly, such as Neural LSH's logit centres).
+
+The scan: with quantizer="rabitq" (default) each member carries a RaBitQ code (``core.rabitq``,
+one bit per rotated coordinate plus four factors, in RAM beside the rows) coded against its
+cluster's centre as it was when the cluster was made (the code centre stays fixed while inserts
+and deletes move the centroid, so no stored code goes stale); the scan estimates every member's
+distance from its code and reads the full row only where the estimate's lower bound beats the
+k-th best so far. With the rows on disk (storage="disk"), only those rows are read from the
+memmap. quantizer="none" reads every member row (exact scan).
 
 Angular data is stored unit-normalised and searched by squared L2 (monotone in cosine); reported
 distances follow ann-benchmarks (L2, or 1 - cosine). A transform is applied to the caller's raw
@@ -20,16 +28,24 @@ from tqdm.auto import tqdm
 from ..core.distances import check_metric, normalize_rows, to_metric
 from ..core.index_format import IndexFormatError, IndexWriter, read_index
 from ..core.memory import release_free_memory
+from ..core.rabitq import EPSILON, FACTORS, code_words, encode
+from ..core.rotation import Rotation
 from ..core.stats import SearchCounters
 from ..core.validation import (NotFittedError, as_float_matrix, as_ids, as_query_vector, check_k,
                                check_positive_int)
 from .centroid_graph import CentroidGraph
 from .kmeans import REFINE_ITERS, assign_nearest, fit_centers, group_sums, resolve_n_clusters
-from .scan import search_queries, search_query
+from ..core.trees import empty_trees
+from .scan import N_FEATURES, search_queries, search_queries_coded, search_query, \
+    search_query_coded
+
+EMPTY_TREES = empty_trees()
+from .stop import StopModel
 from .store import STORAGE_MODES, ClusterStore
 
 
 ROUTES = ("hnsw", "exact")
+QUANTIZERS = ("rabitq", "none")
 
 
 class ClusterIndex:
@@ -37,7 +53,7 @@ class ClusterIndex:
 
     def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
                  storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False,
-                 kmeans_iters=REFINE_ITERS, route="hnsw"):
+                 kmeans_iters=REFINE_ITERS, route="hnsw", quantizer="rabitq"):
         self.metric = check_metric(metric)
         resolve_n_clusters(n_clusters, 1)  # type/positivity check; resolved against n in fit
         self.n_clusters = n_clusters
@@ -54,6 +70,9 @@ class ClusterIndex:
         if route not in ROUTES:
             raise ValueError(f"route: expected one of {ROUTES}, got {route!r}")
         self.route = route
+        if quantizer not in QUANTIZERS:
+            raise ValueError(f"quantizer: expected one of {QUANTIZERS}, got {quantizer!r}")
+        self.quantizer = quantizer
         self.progress = bool(progress)
         self.n_clusters_ = None
         self.dim = None
@@ -123,10 +142,57 @@ class ClusterIndex:
         self._graph = CentroidGraph(centers, self.M, self.ef_construction, self.seed,
                                     exact=self.route == "exact")
         self.refresh_centroids()
+        self._encode_store()
         steps.update()
         steps.close()
         release_free_memory()  # the build's freed scratch is not part of the index
         return self
+
+    # ---- codes -------------------------------------------------------------------------------
+    @property
+    def coded(self):
+        """Whether the scan reads codes (quantizer="rabitq")."""
+        return self.quantizer == "rabitq"
+
+    def _encode_store(self):
+        """Codes of every stored row against its cluster's centroid, which becomes the cluster's
+        fixed code centre."""
+        if not self.coded:
+            return
+        self._rotation = Rotation(self.dim, seed=self.seed)
+        self._q_rot = np.empty(self._rotation.padded, dtype=np.float32)
+        self._features = np.zeros(N_FEATURES, dtype=np.float32)
+        self._code_centres = self._rotation.rows(self._centroids)
+        s = self._store
+        s.compact()
+        labels = np.repeat(np.arange(self.n_clusters_), s.counts)
+        codes = np.zeros((code_words(self._rotation.padded), s.vectors.shape[0]), np.uint64)
+        factors = np.zeros((FACTORS, s.vectors.shape[0]), np.float32)
+        for a in range(0, s.size, 65536):
+            b = min(a + 65536, s.size)
+            c, f = self._codes_of(np.asarray(s.vectors[a:b]), labels[a:b])
+            codes[:, a:b], factors[:, a:b] = c, f
+        s.set_columns({"codes": codes, "factors": factors})
+
+    def _codes_of(self, V, labels):
+        """(codes, factors) of internal rows V stored in clusters labels."""
+        return encode(self._rotation.rows(V) - self._code_centres[labels])
+
+    def _columns_of(self, V, labels):
+        if not self.coded:
+            return None
+        codes, factors = self._codes_of(V, labels)
+        return {"codes": codes, "factors": factors}
+
+    @property
+    def _largest(self):
+        """Members of the largest cluster (scratch size of the scan), kept until the clusters
+        change (a numpy max per query would cost ~2 us)."""
+        version = (id(self._store.counts), self._store.size)
+        if getattr(self, "_largest_at", None) != version:
+            self._largest_at = version
+            self._largest_value = int(self._store.counts.max(initial=0))
+        return self._largest_value
 
     def refresh_centroids(self):
         """Recompute the original-space centroids exactly as member means (empty -> zeros)."""
@@ -141,41 +207,128 @@ class ClusterIndex:
         return C, min(C * self.rerank, self.n_clusters_)
 
 
-    def search(self, q, k, C=10):
-        """(ids int64 (<=k,), distances float32) of the k nearest among the C scanned clusters."""
+    def _margin(self, margin):
+        if margin is None:
+            return np.float32(EPSILON)
+        if isinstance(margin, bool) or not isinstance(margin, (int, float, np.integer,
+                                                               np.floating)) \
+                or np.isnan(margin) or margin < 0:
+            raise ValueError(f"margin: expected a number >= 0 (inf: read every row), got "
+                             f"{margin!r}")
+        return np.float32(margin)
+
+    def _coded_args(self):
+        s = self._store
+        return (s.columns["codes"], s.columns["factors"], self._code_centres,
+                self._rotation.signs, self._rotation.block)
+
+    # ---- learned termination -----------------------------------------------------------------
+    def set_stop_model(self, model):
+        """Attach a learned termination model (``learned.termination.StopModel``; None removes
+        it): search(..., target_recall=R) then scans, per query, as many of its C clusters as
+        the model predicts that query needs for recall R."""
+        if model is not None and not self.coded:
+            raise ValueError("learned termination needs the coded scan (quantizer='rabitq')")
+        self._stop = model
+
+    @property
+    def stop_model(self):
+        """The attached termination model, or None."""
+        return getattr(self, "_stop", None)
+
+    def _stop_args(self, target_recall):
+        """(first, trees, base, shift) of the termination model for a target recall, or the
+        arguments that switch it off."""
+        if target_recall is None:
+            return 1, EMPTY_TREES, np.float32(0.0), np.float32(0.0)
+        if self.stop_model is None:
+            raise ValueError("target_recall: this index has no learned termination model "
+                             "(annann.learned.termination.fit_stop_model)")
+        m = self.stop_model
+        return m.first, m.trees, np.float32(m.base), np.float32(m.shift(target_recall))
+
+    def _coded_query(self, z, v, C, k, margin, target_recall, exclude, features, out_i, out_d):
+        """One coded query through the kernel; returns (found, scanned, exact, comps, used)."""
+        s, g = self._store, self._graph
+        first, trees, base, shift = self._stop_args(target_recall)
+        return search_query_coded(
+            s.vectors, s.slot_ids, s.starts, s.counts, self._largest, self._centroids,
+            *self._coded_args(), z, v, C, k, margin, self.rerank, first, trees, base, shift,
+            exclude, features, *g.walk_args(), self._q_rot, out_i, out_d)
+
+    def search(self, q, k, C=10, margin=None, target_recall=None):
+        """(ids int64 (<=k,), distances float32) of the k nearest among the C scanned clusters.
+
+        target_recall (needs a termination model, ``set_stop_model``): scan only as many of the
+        C clusters as the model predicts this query needs for that recall@k (C is then the
+        cap).
+
+        margin (coded scan only; default RaBitQ's 1.9): a member's row is read when its estimated
+        distance minus margin times the estimate's error bound beats the k-th best so far; 0
+        trusts the estimates most (fewest rows read), larger values read more rows and miss
+        fewer neighbours; inf reads every member (the exact scan's answers)."""
         self._require_fit()
         k = check_k(k, self.size)
         C, n_cand = self._candidates(C)
+        margin = self._margin(margin)
         q = as_query_vector(q, self.dim)
         v = normalize_rows(q[None, :])[0] if self.metric == "angular" else q
         z = v if self.transform is None else self._route(q[None, :], v[None, :])[0]
         out_i = np.empty(k, dtype=np.int64)
         out_d = np.empty(k, dtype=np.float32)
         s, g = self._store, self._graph
-        found, scanned, comps = search_query(
-            s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, z, v, C, k, *g.args(n_cand),
-            out_i, out_d)
-        self.last_stats = {"scanned": scanned, "dist_comps": scanned + comps, "clusters": C}
-        self.counters.add(1, scanned + comps, scanned)
+        if self.coded:
+            found, scanned, exact, comps, used = self._coded_query(
+                z, v, C, k, margin, target_recall, -1, self._features, out_i, out_d)
+        else:
+            if target_recall is not None:
+                self._stop_args(target_recall)  # raises: no model on the exact scan
+            found, scanned, comps = search_query(
+                s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, z, v, C, k,
+                *g.args(n_cand), out_i, out_d)
+            exact, used = scanned, C
+        self.last_stats = {"scanned": scanned, "exact": exact, "dist_comps": exact + comps,
+                           "clusters": used}
+        self.counters.add(1, exact + comps, scanned)
         return out_i[:found], to_metric(out_d[:found], self.metric)
 
-    def search_batch(self, Q, k, C=10):
-        """(ids (m, k) int64 padded -1, distances (m, k) float32 padded inf) for every row of Q."""
+    def search_batch(self, Q, k, C=10, margin=None, target_recall=None, exclude=None):
+        """(ids (m, k) int64 padded -1, distances (m, k) float32 padded inf) for every row of Q;
+        exclude (m,) ids: query t never answers id exclude[t] (its own row, when the queries are
+        rows of the index: training learned termination)."""
         self._require_fit()
         k = check_k(k, self.size)
         C, n_cand = self._candidates(C)
+        margin = self._margin(margin)
         Q = as_float_matrix(Q, name="queries", dim=self.dim)
         V = self._internal(Q)
         Z = np.ascontiguousarray(self._route(Q, V))
         out_i = np.empty((Q.shape[0], k), dtype=np.int64)
         out_d = np.empty((Q.shape[0], k), dtype=np.float32)
         s, g = self._store, self._graph
-        scanned, comps = search_queries(
-            s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, Z, V, C, k,
-            *g.args(n_cand), out_i, out_d)
-        self.last_stats = {"scanned": int(scanned), "dist_comps": int(scanned + comps),
-                           "clusters": int(C) * Q.shape[0]}
-        self.counters.add(Q.shape[0], scanned + comps, scanned)
+        self.last_features = np.zeros((Q.shape[0], N_FEATURES), dtype=np.float32)
+        if self.coded:
+            first, trees, base, shift = self._stop_args(target_recall)
+            excl = (np.full(Q.shape[0], -1, np.int64) if exclude is None
+                    else np.asarray(exclude, dtype=np.int64))
+            if excl.shape != (Q.shape[0],):
+                raise ValueError(f"exclude: expected {Q.shape[0]} ids, got shape {excl.shape}")
+            scanned, exact, comps, clusters = search_queries_coded(
+                s.vectors, s.slot_ids, s.starts, s.counts, self._largest, self._centroids,
+                *self._coded_args(), Z, V, C, k, margin, self.rerank, first, trees, base, shift,
+                excl, self.last_features, *g.walk_args(), self._q_rot, out_i, out_d)
+        else:
+            if target_recall is not None or exclude is not None:
+                self._stop_args(target_recall)
+                if exclude is not None:
+                    raise ValueError("exclude: supported by the coded scan only")
+            scanned, comps = search_queries(
+                s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, Z, V, C, k,
+                *g.args(n_cand), out_i, out_d)
+            exact, clusters = scanned, int(C) * Q.shape[0]
+        self.last_stats = {"scanned": int(scanned), "exact": int(exact),
+                           "dist_comps": int(exact + comps), "clusters": int(clusters)}
+        self.counters.add(Q.shape[0], exact + comps, scanned)
         dist = np.where(out_i >= 0, to_metric(np.where(out_i >= 0, out_d, 0), self.metric), np.inf)
         return out_i, dist.astype(np.float32)
 
@@ -197,7 +350,7 @@ class ClusterIndex:
         ids = as_ids(ids, X.shape[0])
         V = self._internal(X)
         labels, _ = assign_nearest(self._route(X, V), self._routing)
-        self._store.add(V, labels, ids)
+        self._store.add(V, labels, ids, self._columns_of(V, labels))
         self._shift_centroids(V, labels.astype(np.int64), +1)
 
     def remove(self, ids):
@@ -219,10 +372,15 @@ class ClusterIndex:
         labels, _ = assign_nearest(self._route(X, V), self._routing)
         clusters, removed = self._store.remove(ids)
         self._shift_centroids(removed, clusters.astype(np.int64), -1)
-        self._store.add(V, labels, ids)
+        self._store.add(V, labels, ids, self._columns_of(V, labels))
         self._shift_centroids(V, labels.astype(np.int64), +1)
 
     # ---- introspection -----------------------------------------------------------------------
+    def labels_of(self, ids):
+        """The cluster holding each of ids (ValueError naming an unknown id)."""
+        self._require_fit()
+        return self._store.clusters_of_rows(self._store.rows_of(np.asarray(ids, np.int64)))
+
     def cluster_sizes(self):
         """Number of vectors in each cluster (a copy)."""
         self._require_fit()
@@ -238,13 +396,16 @@ class ClusterIndex:
                 "cv": float(sizes.std() / mean) if mean else float("inf")}
 
     def memory_bytes(self):
-        """Bytes held by the index: vectors, ids, layout, centroids, the centroid HNSW ("hnsw");
-        total, RAM and disk."""
+        """Bytes held by the index: vectors, ids, layout, codes (RaBitQ codes and factors),
+        centroids (with the code centres), the centroid HNSW ("hnsw"); total, RAM and disk."""
         self._require_fit()
         out = self._store.memory_bytes()
         out["centroids"] = int(self._centroids.nbytes + self._routing.nbytes)
+        if self.coded:
+            out["centroids"] += int(self._code_centres.nbytes + self._rotation.signs.nbytes)
         out["hnsw"] = int(self._graph.nbytes())
-        out["total"] = out["vectors"] + out["ids"] + out["layout"] + out["centroids"] + out["hnsw"]
+        out["total"] = (out["vectors"] + out["ids"] + out["layout"] + out["codes"]
+                        + out["centroids"] + out["hnsw"])
         out["ram"] = out["total"] - out["vectors_on_disk"]
         out["disk"] = out["vectors_on_disk"]
         return out
@@ -254,7 +415,8 @@ class ClusterIndex:
         return {"metric": self.metric, "n_clusters": self.n_clusters, "rerank": self.rerank,
                 "M": self.M, "ef_construction": self.ef_construction, "storage": self.storage,
                 "kmeans_sample": self.kmeans_sample, "seed": self.seed,
-                "kmeans_iters": self.kmeans_iters, "route": self.route}
+                "kmeans_iters": self.kmeans_iters, "route": self.route,
+                "quantizer": self.quantizer}
 
     def save(self, path):
         """Save the index to directory ``path`` atomically (the transform is not saved)."""
@@ -278,6 +440,16 @@ class ClusterIndex:
         for name, arr in arrays.items():
             w.add_array(prefix + "graph." + name, arr)
         w.state[prefix + "graph"] = scalars
+        if self.coded:
+            for name in ("codes", "factors"):
+                w.add_array(prefix + name, s.columns[name][:, :n])
+            w.add_array(prefix + "code_centres", self._code_centres)
+            w.add_array(prefix + "rotation.signs", self._rotation.signs)
+        if self.stop_model is not None:
+            arrays, scalars = self.stop_model.state()
+            for name, arr in arrays.items():
+                w.add_array(prefix + "stop." + name, arr)
+            w.state[prefix + "stop"] = scalars
 
     @classmethod
     def load(cls, path, transform=None, storage=None, storage_path=None):
@@ -291,6 +463,8 @@ class ClusterIndex:
         """The index whose parts _write_parts stored under prefix."""
         where = stored.path
         try:
+            params = dict(params)
+            params.setdefault("quantizer", "none")  # written before the codes: an exact scan
             idx = cls(**dict(params, storage=storage or params["storage"],
                              storage_path=storage_path))
             shape = stored.state[prefix + "shape"]
@@ -312,7 +486,20 @@ class ClusterIndex:
         if transform is not None:
             idx._route(np.asarray(vectors[:1]), None)  # dimension check
         labels = np.repeat(np.arange(k), counts)
-        idx._store = ClusterStore.build(vectors, labels, ids, k, idx.storage, storage_path)
+        columns = None
+        if idx.coded:
+            try:
+                idx._rotation = Rotation.from_state(d, idx.seed, stored.arrays(prefix + "rotation."))
+            except (KeyError, ValueError) as exc:
+                raise IndexFormatError(f"{where}: rotation unreadable ({exc})") from exc
+            p = idx._rotation.padded
+            idx._q_rot = np.empty(p, dtype=np.float32)
+            idx._features = np.zeros(N_FEATURES, dtype=np.float32)
+            columns = {"codes": stored.array(prefix + "codes", (p // 64, n), np.uint64),
+                       "factors": stored.array(prefix + "factors", (FACTORS, n), np.float32)}
+            idx._code_centres = stored.array(prefix + "code_centres", (k, p), np.float32)
+        idx._store = ClusterStore.build(vectors, labels, ids, k, idx.storage, storage_path,
+                                        columns=columns)
         idx._routing = stored.array(prefix + "routing", (k, e), np.float32)
         idx._centroids = stored.array(prefix + "centroids", (k, d), np.float32)
         try:
@@ -320,6 +507,12 @@ class ClusterIndex:
                                                   stored.state[prefix + "graph"])
         except (KeyError, ValueError) as exc:
             raise IndexFormatError(f"{where}: centroid graph unreadable ({exc})") from exc
+        if prefix + "stop" in stored.state:
+            try:
+                idx._stop = StopModel.from_state(stored.arrays(prefix + "stop."),
+                                                 stored.state[prefix + "stop"])
+            except (KeyError, ValueError) as exc:
+                raise IndexFormatError(f"{where}: termination model unreadable ({exc})") from exc
         return idx
 
 

@@ -1,9 +1,12 @@
 """Vectors grouped by cluster in one contiguous buffer (RAM or a numpy memmap on disk).
 
 Cluster c owns rows [starts[c], starts[c] + counts[c]) of ``vectors`` and may have spare rows up to
-caps[c]; ``slot_ids`` holds each row's external id (-1 = free). A sorted id -> row map (two int64
-arrays, searched with np.searchsorted) replaces a Python dict, so lookups are vectorised and cost
-24 bytes per vector in total. A cluster that overflows on add moves to the end of the buffer with
+caps[c]; ``slot_ids`` holds each row's external id (-1 = free). Optional ``columns`` ride along
+with the rows, always in RAM: arrays shaped (P, rows) whose column r belongs to row r (the
+RaBitQ codes and factors of ``core.rabitq``, stored word-major so that a cluster's codes are P
+contiguous runs the scan reads with vector instructions); every move of a row moves its columns.
+A sorted id -> row map (two int64 arrays, searched with np.searchsorted) replaces a Python
+dict, so lookups are vectorised and cost 24 bytes per vector in total. A cluster that overflows on add moves to the end of the buffer with
 slack; the buffer is re-laid out tightly when holes exceed half of it, when it must grow, or on
 compact(). Removal tombstones rows and squeezes the touched clusters, keeping member order.
 """
@@ -23,7 +26,14 @@ GROWTH = 1.25
 
 @njit(cache=True)
 def compact_clusters(vectors, slot_ids, starts, counts, clusters):
-    """Squeeze tombstoned rows (id -1) out of the given clusters, keeping order; updates counts."""
+    """Squeeze tombstoned rows (id -1) out of the given clusters, keeping order; updates counts.
+    Returns (sources, destinations) of the rows moved, in the order moved (for the columns)."""
+    total = 0
+    for t in range(clusters.shape[0]):
+        total += counts[clusters[t]]
+    src = np.empty(total, dtype=np.int64)
+    dst = np.empty(total, dtype=np.int64)
+    moved = 0
     for t in range(clusters.shape[0]):
         c = clusters[t]
         s0 = starts[c]
@@ -35,8 +45,31 @@ def compact_clusters(vectors, slot_ids, starts, counts, clusters):
                 vectors[write, :] = vectors[row, :]
                 slot_ids[write] = slot_ids[row]
                 slot_ids[row] = -1
+                src[moved] = row
+                dst[moved] = write
+                moved += 1
             write += 1
         counts[c] = write - s0
+    return src[:moved], dst[:moved]
+
+
+@njit(cache=True)
+def move_columns(cols, src, dst):
+    """cols[:, dst[t]] = cols[:, src[t]] in order t = 0, 1, ... (a move list that is safe to
+    replay in order, as ``compact_clusters`` returns)."""
+    for t in range(src.shape[0]):
+        for p in range(cols.shape[0]):
+            cols[p, dst[t]] = cols[p, src[t]]
+
+
+@njit(cache=True)
+def copy_column_ranges(src_cols, dst_cols, src, dst, lengths):
+    """Column ranges src[t]..+lengths[t] of src_cols to dst[t].. of dst_cols (the columns twin
+    of ``copy_ranges``; the same array twice is fine if the ranges are disjoint)."""
+    for p in range(src_cols.shape[0]):
+        for t in range(src.shape[0]):
+            for r in range(lengths[t]):
+                dst_cols[p, dst[t] + r] = src_cols[p, src[t] + r]
 
 
 @njit(cache=True)
@@ -74,7 +107,7 @@ def concat_ranges(starts, lengths):
 class ClusterStore:
     """Grouped storage of (id, vector) pairs with vectorised add/remove; see the module docstring."""
 
-    def __init__(self, dim, n_clusters, storage="memory", directory=None):
+    def __init__(self, dim, n_clusters, storage="memory", directory=None, columns=None):
         if storage not in STORAGE_MODES:
             raise ValueError(f"storage: expected one of {STORAGE_MODES}, got {storage!r}")
         self.dim = int(dim)
@@ -98,6 +131,9 @@ class ClusterStore:
         self.holes = 0
         self._keys = np.empty(0, dtype=np.int64)
         self._rows = np.empty(0, dtype=np.int64)
+        # name -> (P, rows) array riding along with the rows; columns: {name: (P, dtype)}
+        self.columns = {name: np.zeros((int(p), 1), dtype=dt)
+                        for name, (p, dt) in (columns or {}).items()}
 
     # ---- buffer management -------------------------------------------------------------------
     def _alloc(self, rows):
@@ -128,6 +164,10 @@ class ClusterStore:
         live = self.counts > 0
         copy_ranges(self.vectors, self.slot_ids, vec, ids, self.starts[live], starts[live],
                     self.counts[live])
+        for name, cols in self.columns.items():
+            new = np.zeros((cols.shape[0], vec.shape[0]), dtype=cols.dtype)
+            copy_column_ranges(cols, new, self.starts[live], starts[live], self.counts[live])
+            self.columns[name] = new
         self._replace_buffer(vec, ids)
         self.starts, self.caps, self.end, self.holes = starts, caps, end, 0
         self._reindex_all()
@@ -144,16 +184,25 @@ class ClusterStore:
 
     # ---- construction ------------------------------------------------------------------------
     @classmethod
-    def build(cls, X, labels, ids, n_clusters, storage="memory", directory=None, block=65536):
-        """Group rows of X by label (stable, so members keep their input order)."""
-        store = cls(X.shape[1], n_clusters, storage, directory)
+    def build(cls, X, labels, ids, n_clusters, storage="memory", directory=None, block=65536,
+              columns=None):
+        """Group rows of X by label (stable, so members keep their input order); columns:
+        {name: (P, n) array}, column i riding with row i of X."""
+        columns = columns or {}
+        n = X.shape[0]
+        for name, cols in columns.items():
+            if cols.ndim != 2 or cols.shape[1] != n:
+                raise ValueError(f"column {name!r}: expected shape (P, {n}), got {cols.shape}")
+        store = cls(X.shape[1], n_clusters, storage, directory,
+                    {name: (cols.shape[0], cols.dtype) for name, cols in columns.items()})
         labels = np.asarray(labels)
         order = np.argsort(labels, kind="stable")
         counts = np.bincount(labels, minlength=n_clusters).astype(np.int64)
-        n = X.shape[0]
         vec = store._alloc(n)
         for s in range(0, n, block):
             vec[s:s + block] = X[order[s:s + block]]
+        for name, cols in columns.items():
+            store.columns[name] = np.ascontiguousarray(cols[:, order])
         store._replace_buffer(vec, np.asarray(ids, dtype=np.int64)[order])
         store.counts = counts
         store.caps = counts.copy()
@@ -161,6 +210,14 @@ class ClusterStore:
         store.end = n
         store._reindex_all()
         return store
+
+    def set_columns(self, columns):
+        """Replace the columns: {name: (P, rows of the buffer)} in the buffer's row order."""
+        for name, cols in columns.items():
+            if cols.ndim != 2 or cols.shape[1] != self.vectors.shape[0]:
+                raise ValueError(f"column {name!r}: expected shape (P, {self.vectors.shape[0]}), "
+                                 f"got {cols.shape}")
+        self.columns = {name: np.ascontiguousarray(cols) for name, cols in columns.items()}
 
     # ---- queries about the content -----------------------------------------------------------
     @property
@@ -204,8 +261,13 @@ class ClusterStore:
         return sum_clusters(self.vectors, self.starts, self.counts)
 
     # ---- mutation ----------------------------------------------------------------------------
-    def add(self, X, labels, ids):
-        """Append vectors X with ids to clusters labels; ids must be new (ValueError otherwise)."""
+    def add(self, X, labels, ids, columns=None):
+        """Append vectors X with ids to clusters labels; ids must be new (ValueError otherwise);
+        columns: {name: (P, m)} for every column the store holds."""
+        columns = columns or {}
+        if set(columns) != set(self.columns):
+            raise ValueError(f"add: columns {sorted(columns)} given, the store holds "
+                             f"{sorted(self.columns)}")
         ids = np.asarray(ids, dtype=np.int64)
         present = self.contains(ids)
         if present.any():
@@ -223,6 +285,8 @@ class ClusterStore:
         dest = self.starts[lab] + self.counts[lab] + rank
         self.vectors[dest] = X[order]
         self.slot_ids[dest] = ids[order]
+        for name, cols in columns.items():
+            self.columns[name][:, dest] = cols[:, order]
         self.counts = need
         keys = np.concatenate([self._keys, ids[order]])
         rows = np.concatenate([self._rows, dest])
@@ -244,6 +308,8 @@ class ClusterStore:
         src = self.starts[clusters]
         copy_ranges(self.vectors, self.slot_ids, self.vectors, self.slot_ids, src, dst,
                     self.counts[clusters])
+        for cols in self.columns.values():
+            copy_column_ranges(cols, cols, src, dst, self.counts[clusters])
         self.slot_ids[concat_ranges(src, self.counts[clusters])] = -1
         moved = concat_ranges(dst, self.counts[clusters])
         self._keys_set_rows(self.slot_ids[moved], moved)
@@ -266,18 +332,22 @@ class ClusterStore:
         keep[np.searchsorted(self._keys, ids)] = False
         self._keys, self._rows = self._keys[keep], self._rows[keep]
         touched = np.unique(clusters)
-        compact_clusters(self.vectors, self.slot_ids, self.starts, self.counts, touched)
+        src, dst = compact_clusters(self.vectors, self.slot_ids, self.starts, self.counts, touched)
+        for cols in self.columns.values():
+            move_columns(cols, src, dst)
         moved = concat_ranges(self.starts[touched], self.counts[touched])
         self._keys_set_rows(self.slot_ids[moved], moved)
         return clusters, removed
 
     # ---- accounting --------------------------------------------------------------------------
     def memory_bytes(self):
-        """Bytes held: vectors (on disk or in RAM), ids and id map, cluster layout arrays."""
+        """Bytes held: vectors (on disk or in RAM), ids and id map, cluster layout arrays, the
+        columns (codes; always in RAM)."""
         vec = int(self.vectors.shape[0]) * self.dim * 4
         ids = int(self.slot_ids.nbytes + self._keys.nbytes + self._rows.nbytes)
         layout = int(self.starts.nbytes + self.counts.nbytes + self.caps.nbytes)
+        codes = int(sum(cols.nbytes for cols in self.columns.values()))
         on_disk = self.storage == "disk"
-        return {"vectors": vec, "ids": ids, "layout": layout,
+        return {"vectors": vec, "ids": ids, "layout": layout, "codes": codes,
                 "vectors_on_disk": vec if on_disk else 0,
-                "ram": ids + layout + (0 if on_disk else vec)}
+                "ram": ids + layout + codes + (0 if on_disk else vec)}

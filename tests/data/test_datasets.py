@@ -1,3 +1,5 @@
+import hashlib
+
 import h5py
 import numpy as np
 import pytest
@@ -96,19 +98,47 @@ def test_lookup_order_data_dir_then_cwd_data_then_env_then_embedded(tmp_path, mo
     assert find_dataset(DEFAULT_DATASET) == datasets.EMBEDDED_DIR / f"{DEFAULT_DATASET}.hdf5"
 
 
-def test_shared_data_is_usable_by_name_through_the_env_path(monkeypatch, tmp_path):
-    from tests.paths import SHARED_DATA
+# name -> (metric, train shape, test shape, sha256 of train as C-contiguous float32 bytes), as
+# annann/data/README.md documents them
+EMBEDDED = {
+    "bigann-10k-128-euclidean": ("euclidean", (9900, 128), (100, 128),
+                                 "5e4ad98c59cd8ac7645e8231f764eedeb3a9a12dd3fa3781ffa311cdf1146494"),
+    "glove-twitter-12k-25-angular": ("angular", (11425, 25), (500, 25),
+                                     "72ee7d30ed46adeddce16f1f2879ff5c7d03c0605cede7126d2911a44a539709"),
+}
 
+
+@pytest.mark.parametrize("name", sorted(EMBEDDED))
+def test_embedded_real_sets_are_found_by_name_from_anywhere(name, monkeypatch, tmp_path):
+    """No ./data, no ANNANN_DATA_PATH: the name finds the real set shipped in annann/data/."""
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv(datasets.DATA_PATH_ENV, str(SHARED_DATA))
-    ds = get_dataset("glove-twitter-12k-25-angular", download=False)
-    assert ds.distance == "angular" and ds.train.shape == (11425, 25)
+    monkeypatch.delenv(datasets.DATA_PATH_ENV, raising=False)
+    assert set(datasets.EMBEDDED_DATASETS) == set(EMBEDDED)
+    ds = get_dataset(name, download=False)
+    metric, train, test, sha = EMBEDDED[name]
+    assert ds.path == datasets.EMBEDDED_DIR / f"{name}.hdf5" and ds.name == name
+    assert ds.distance == metric and ds.train.shape == train and ds.test.shape == test
+    assert hashlib.sha256(np.ascontiguousarray(ds.train).tobytes()).hexdigest() == sha
+
+
+def test_embedded_sets_are_package_data():
+    """pyproject's package-data globs take every embedded file (and its provenance note)."""
+    import fnmatch
+    import tomllib
+
+    from tests.paths import ROOT
+
+    globs = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+        "package-data"]["annann.data"]
+    files = [f"{name}.hdf5" for name in EMBEDDED] + ["README.md"]
+    assert all(any(fnmatch.fnmatch(f, g) for g in globs) for f in files), globs
+    assert all((datasets.EMBEDDED_DIR / f).is_file() for f in files)
 
 
 def test_embedded_default_is_the_real_sift_set(bigann10k):
+    assert DEFAULT_DATASET == "bigann-10k-128-euclidean"
     ds = get_dataset(DEFAULT_DATASET, download=False)
-    assert ds.train.shape == (9900, 128) and ds.test.shape == (100, 128)
-    assert np.array_equal(ds.train, bigann10k.train)
+    assert np.array_equal(ds.train, bigann10k.train) and np.array_equal(ds.test, bigann10k.test)
 
 
 def test_unknown_name_lists_where_it_looked(tmp_path, monkeypatch):

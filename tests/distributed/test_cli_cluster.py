@@ -20,7 +20,7 @@ from annann.distributed.checkpoint import read_manifest
 from annann.distributed.graph_file import read_graph
 from annann.graph.index import KNNGraphIndex
 from annann.graph.quality import GraphRecallProbe
-from tests.paths import SHARED_DATA
+from tests.paths import DATA
 
 DASK = shutil.which("dask", path=os.path.dirname(sys.executable)) or shutil.which("dask")
 BENCH = shutil.which("annann-bench", path=os.path.dirname(sys.executable))
@@ -75,7 +75,7 @@ def cluster(tmp_path):
 
 def test_cli_build_on_a_command_line_cluster_survives_a_killed_worker(cluster, tmp_path):
     address, workers = cluster
-    data = SHARED_DATA / "bigann-10k-128-euclidean.hdf5"
+    data = DATA / "bigann-10k-128-euclidean.hdf5"
     out = tmp_path / "graph"
     build = subprocess.Popen([BENCH, "build-graph", "--input", str(data), "--output", str(out),
                               "--k", "10", "--scheduler", address, "--partition-size", "2600",

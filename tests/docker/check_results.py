@@ -12,8 +12,8 @@ import numpy as np
 
 from annann.data.datasets import read_dataset
 from annann.data.evaluation import knn_recall
-from ann_benchmarks_plugin.results import REQUIRED_ATTRS, is_complete, result_path
-from ann_benchmarks_plugin.runner import select_definitions
+from ann_benchmarks_plugin.harness.results import REQUIRED_ATTRS, is_complete, result_path
+from ann_benchmarks_plugin.harness.runner import select_definitions
 
 COUNT = 10
 MIN_RECALL = {"bruteforce": 0.999}  # exact; every other algorithm: its best point must reach 0.5

@@ -23,8 +23,8 @@ from pathlib import Path
 import h5py
 import yaml
 
-from ann_benchmarks_plugin.definitions import load_config
-from ann_benchmarks_plugin.install import OUR_MODULE, PLUGIN_DIR, SOURCE_ROOT
+from ann_benchmarks_plugin.harness.definitions import load_config
+from ann_benchmarks_plugin.harness.install import OUR_MODULE, PLUGIN_DIR, SOURCE_ROOT
 
 DATASET = "sift-128-euclidean"
 DEFS = "annann-build-check"

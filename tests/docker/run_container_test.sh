@@ -71,7 +71,7 @@ trap cleanup EXIT
 [ -f "$DATA/$DATASET.hdf5" ] || { echo "missing $DATA/$DATASET.hdf5"; exit 2; }
 mkdir -p "$CACHE" "$OUT"
 cd "$REPO"
-BENCH=("$PYTHON" -m ann_benchmarks_plugin.cli)
+BENCH=("$PYTHON" -m ann_benchmarks_plugin.commands.cli)
 LOAD0=$(cut -d' ' -f1-3 /proc/loadavg)
 log "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), load $LOAD0"
 
@@ -123,7 +123,7 @@ step_start "annann-bench build-images"
     --build-arg "PIP_FIND_LINKS=http://127.0.0.1:$PORT/" >>"$LOG" 2>&1
 $DOCKER images --format '{{.Repository}}:{{.Tag}} {{.ID}} {{.Size}}' | tee -a "$LOG"
 BASE_SIZE=$($DOCKER image inspect ann-benchmarks --format '{{.Size}}')
-TAGS=$("$PYTHON" -c 'from ann_benchmarks_plugin.docker_runner import image_plan
+TAGS=$("$PYTHON" -c 'from ann_benchmarks_plugin.harness.docker_runner import image_plan
 for extras, tags in image_plan("algos.yaml").items():
     print(*(t + "=" + (",".join(extras) or "-") for t in tags))')
 echo "| image | extras | size (MB) | over the base (MB) | TensorFlow |" >"$WORK/images.md"
@@ -156,7 +156,7 @@ log "image versions: $VERSIONS; ANNANN's: $VERSIONS_TF"
 step_end build-images
 
 ALGOS=$("$PYTHON" - <<'EOF'
-from ann_benchmarks_plugin.definitions import load_config
+from ann_benchmarks_plugin.harness.definitions import load_config
 seen = []
 for metrics in load_config("algos.yaml").values():
     for items in metrics.values():

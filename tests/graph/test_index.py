@@ -22,6 +22,14 @@ def index10(bigann10k):
     return KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0).fit(bigann10k.train)
 
 
+@pytest.fixture(scope="module")
+def rows10(index10, bigann10k):
+    """The full-row walk (quantizer="none") over index10's K-NN lists."""
+    ids, d = index10.neighbor_graph
+    return KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0, quantizer="none").fit_graph(
+        bigann10k.train, ids, d * d)
+
+
 def test_graph_recall_k10(index10):
     assert index10.graph_recall(n_sample=None) >= 0.95
     ids, d = index10.neighbor_graph
@@ -45,15 +53,17 @@ def test_single_and_batch_search_agree(index10, bigann10k):
     assert index10.last_stats["dist_comps"] > 0
 
 
-def test_batch_runs_in_parallel_and_answers_as_single_queries(bigann10k):
+def test_batch_runs_in_parallel_and_answers_as_single_queries(bigann10k, rows10):
     idx = KNNGraphIndex(n_neighbors=10, n_jobs=2, seed=0).fit(bigann10k.train)
     Q = bigann10k.test
-    for kw in ({"beam": 40}, {"beam": 64, "epsilon": 0.1, "entry_tables": 3}):
-        ids_b, d_b = idx.search_batch(Q, 10, **kw)
-        assert idx._bits.shape[0] == 2  # one visited set per thread
-        single = np.stack([idx.search(q, 10, **kw)[0] for q in Q])
+    for index, kw in ((idx, {"beam": 40}), (idx, {"beam": 64, "entry_tables": 3, "margin": 1.0}),
+                      (rows10, {"beam": 40}),
+                      (rows10, {"beam": 64, "epsilon": 0.1, "entry_tables": 3})):
+        ids_b, d_b = index.search_batch(Q, 10, **kw)
+        assert index._bits.shape[0] == 2  # one visited set per thread
+        single = np.stack([index.search(q, 10, **kw)[0] for q in Q])
         np.testing.assert_array_equal(single, ids_b)
-        assert not idx._bits.any()  # every walk left its visited set clean
+        assert not index._bits.any()  # every walk left its visited set clean
 
 
 def test_the_locality_order_changes_storage_not_answers(index10, bigann10k):
@@ -88,11 +98,12 @@ def test_recall_reaches_0_999_at_the_largest_beam(bigann10k):
     assert knn_recall(bigann10k.distances, true, 10).mean() >= 0.999
 
 
-def test_a_beam_below_k_still_returns_k_exact_neighbours_and_does_less_work(index10, bigann10k):
-    """Beam 4 < k = 10: every distance is offered to the k best, so k rows come back, sorted,
-    with their exact distances; the walk computes fewer distances than at beam 10 and recall
-    rises with the beam."""
+def test_a_beam_below_k_still_returns_k_exact_neighbours_and_does_less_work(rows10, bigann10k):
+    """Full-row walk, beam 4 < k = 10: every distance is offered to the k best, so k rows come
+    back, sorted, with their exact distances; the walk computes fewer distances than at beam 10
+    and recall rises with the beam."""
     Q = bigann10k.test
+    index10 = rows10
 
     def run(beam):
         index10.counters.reset()
@@ -110,8 +121,13 @@ def test_a_beam_below_k_still_returns_k_exact_neighbours_and_does_less_work(inde
     assert run_recall(index10, bigann10k, 4) > 0.5
 
 
-def test_epsilon_and_entry_tables_trade_work_for_recall(index10, bigann10k):
+def test_epsilon_and_entry_tables_trade_work_for_recall(rows10, index10, bigann10k):
     Q = bigann10k.test
+    with pytest.raises(ValueError, match="epsilon applies to quantizer='none'"):
+        index10.search(Q[0], 10, epsilon=0.1)
+    with pytest.raises(ValueError, match="margin: applies to the coded walk"):
+        rows10.search(Q[0], 10, margin=1.0)
+    index10 = rows10
 
     def comps(**kw):
         index10.counters.reset()
@@ -147,6 +163,55 @@ def test_angular(glove12k):
     ids, d = idx.search(glove12k.test[0], 5, beam=50)
     np.testing.assert_allclose(d, distances(glove12k.test[0], glove12k.train[ids], "angular"),
                                atol=1e-4)
+
+
+def test_coded_walk_expands_few_nodes_and_returns_exact_distances(index10, rows10, bigann10k):
+    """The walk on codes computes one exact distance per node it expands (the beam's worth) where
+    the full-row walk computes one per neighbour it reaches; its answers carry exact distances;
+    recall rises with the beam to >= 0.999 at the largest beam of the grid."""
+    Q = bigann10k.test
+
+    def comps(index, **kw):
+        index.counters.reset()
+        ids, d = index.search_batch(Q, 10, **kw)
+        return ids, d, index.counters.mean("dist_comps")
+
+    ids, d, coded = comps(index10, beam=64)
+    _, _, rows = comps(rows10, beam=64)
+    assert 64 <= coded < 0.5 * rows
+    true = np.stack([distances(q, bigann10k.train[i], "euclidean") for q, i in zip(Q, ids)])
+    np.testing.assert_allclose(d, true, rtol=1e-4)
+    recalls = [run_recall(index10, bigann10k, beam) for beam in (10, 32, 128, 1024)]
+    assert recalls == sorted(recalls) and recalls[-1] >= 0.999, recalls
+
+
+def test_coded_blocks_hold_the_search_graph_and_the_signs_of_the_residuals(index10):
+    """Each node's block holds its own rotated row, its first R search-graph neighbours (-1 after
+    the last) and, per neighbour, the signs of (neighbour - node) in the rotated space."""
+    from annann.graph.coded_search import block_layout
+
+    f32, i32, u64, layout = index10._block_views
+    o_row, _, o_ids, o_codes, _ = block_layout(index10._rotation.padded, index10.max_degree)
+    R, P = index10.max_degree, index10._rotation.padded
+    rows = index10._rotation.rows(index10.X)
+    np.testing.assert_allclose(f32[:, o_row:o_row + P], rows, rtol=1e-6)
+    for node in (0, 17, 4242):
+        deg = min(index10.degrees[node], R)
+        ids = i32[node, o_ids:o_ids + R]
+        np.testing.assert_array_equal(ids[:deg], index10.neighbors[node, :deg])
+        assert (ids[deg:] == -1).all()
+        codes = u64[node, o_codes:o_codes + P // 64 * R].reshape(P // 64, R)
+        for s in range(deg):
+            bits = np.unpackbits(codes[:, s].copy().view(np.uint8), bitorder="little")
+            np.testing.assert_array_equal(bits.astype(bool), rows[ids[s]] - rows[node] > 0)
+
+
+def test_coded_index_refuses_inserts_and_reports_its_memory(index10):
+    with pytest.raises(NotImplementedError, match="static"):
+        index10.add(np.zeros((2, 128), np.float32))
+    mem = index10.memory_bytes()
+    assert mem["rows"] == 9900 * 128 * 4 and mem["blocks"] == index10._blocks.nbytes > 0
+    assert mem["total"] == sum(v for k, v in mem.items() if k != "total")
 
 
 def test_random_init_variant(bigann10k):
@@ -198,6 +263,13 @@ def test_bad_data_and_queries(index10, bigann10k):
 
 def test_save_load_round_trip_and_bad_directories(bigann10k, tmp_path):
     idx = KNNGraphIndex(n_neighbors=8, lsh_tables=3, n_jobs=2).fit(bigann10k.train[:2000])
+    rows = KNNGraphIndex(n_neighbors=8, lsh_tables=3, n_jobs=2, quantizer="none").fit(
+        bigann10k.train[:2000])
+    rows.save(tmp_path.parent / f"{tmp_path.name}-rows")
+    back = KNNGraphIndex.load(tmp_path.parent / f"{tmp_path.name}-rows")
+    assert back.quantizer == "none"
+    np.testing.assert_array_equal(back.search_batch(bigann10k.test[:10], 5, beam=20)[0],
+                                  rows.search_batch(bigann10k.test[:10], 5, beam=20)[0])
     path = tmp_path / "g"
     idx.save(path)
     idx.save(path)  # replacing an existing index works
@@ -210,6 +282,13 @@ def test_save_load_round_trip_and_bad_directories(bigann10k, tmp_path):
     np.testing.assert_array_equal(idx.neighbor_graph[0], back.neighbor_graph[0])
     np.testing.assert_array_equal(idx.labels, back.labels)
     assert back.reorder and back.n_neighbors == 8 and back.lsh_tables == 3 and back.size == 2000
+    assert back.quantizer == "rabitq" and np.array_equal(back._blocks, idx._blocks)
+    raw = bytearray((path / "blocks.npy").read_bytes())
+    raw[-3] ^= 0xFF
+    (path / "blocks.npy").write_bytes(bytes(raw))
+    with pytest.raises(ValueError, match="blocks.npy is corrupt"):
+        KNNGraphIndex.load(path)
+    idx.save(path)
     raw = bytearray((path / "neighbors.npy").read_bytes())
     raw[-3] ^= 0xFF
     (path / "neighbors.npy").write_bytes(bytes(raw))

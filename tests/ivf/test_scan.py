@@ -43,11 +43,13 @@ def test_rank_clusters_skips_empty_and_orders_by_distance():
     q = rng.standard_normal(8).astype(np.float32)
     cand = np.arange(6, dtype=np.int64)
     chosen = np.empty(3, np.int64)
-    n, comps = rank_clusters(centroids, counts, cand, q, 3, chosen)
+    chosen_d = np.empty(3, np.float32)
+    n, comps = rank_clusters(centroids, counts, cand, q, 3, chosen, chosen_d)
     nonempty = np.flatnonzero(counts > 0)
     d = ((centroids[nonempty] - q) ** 2).sum(axis=1)
     assert n == 3 and comps == nonempty.shape[0]
     np.testing.assert_array_equal(chosen, nonempty[np.argsort(d)[:3]])
+    np.testing.assert_allclose(chosen_d, np.sort(d)[:3], rtol=1e-5)
 
 
 def test_scan_and_search_match_brute_force_over_chosen_clusters():

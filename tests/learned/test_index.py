@@ -12,7 +12,7 @@ from annann.core.validation import NotFittedError
 from annann.data.evaluation import knn_recall
 from annann.ivf.index import ClusterIndex
 from annann.learned.index import AnnannIndex
-from tests.paths import SHARED_DATA
+from tests.paths import DATA
 
 TINY = dict(hidden=(64,), code_dim=16, epochs=8, train_sample=5000, max_iter=150,
             update_interval=50, knn_weight=1.0, knn_anchors=1000)
@@ -48,7 +48,7 @@ def fitted(bigann10k, tmp_path_factory):
     work = tmp_path_factory.mktemp("annann")
     tiny = dict(TINY, hidden=list(TINY["hidden"]), progress=False)
     proc = subprocess.run([sys.executable, "-c", FIT_SCRIPT,
-                           str(SHARED_DATA / "bigann-10k-128-euclidean.hdf5"), str(work),
+                           str(DATA / "bigann-10k-128-euclidean.hdf5"), str(work),
                            json.dumps(tiny)], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr[-3000:]
     report = json.loads(proc.stdout.strip().splitlines()[-1])

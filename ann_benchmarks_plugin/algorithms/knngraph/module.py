@@ -6,13 +6,14 @@ from ..base.module import BaseANN
 
 _BUILD_KEYS = ("n_neighbors", "lsh_tables", "bucket_size", "rho", "delta", "max_iters",
                "pool_size", "max_candidates", "early_abandon", "triangle_bound", "inner_product",
-               "max_degree", "prune_alpha", "entry_tables", "n_jobs", "seed")
+               "max_degree", "prune_alpha", "entry_tables", "n_jobs", "seed", "quantizer")
 
 
 class KnnGraphLSH(BaseANN):
-    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments; query arguments: beam,
-    then optionally epsilon (None: expand the whole beam) and entry_tables (LSH tables hashed
-    for entry points)."""
+    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments (quantizer "rabitq",
+    the default, walks on neighbour codes; "none" on full rows); query arguments: beam, then
+    optionally epsilon (full-row walk only; None: expand the whole beam), entry_tables (LSH
+    tables hashed for entry points) and margin (coded walk only)."""
 
     init = "lsh"
     label = "knngraph-lsh"
@@ -26,46 +27,49 @@ class KnnGraphLSH(BaseANN):
         self.params = params
         self.index = KNNGraphIndex(metric=metric, init=self.init, **params)
         warm_up(metric, init=self.init, **params)  # kernels compiled here, not inside the timed fit
-        self.beam, self.epsilon, self.entry_tables = 10, None, None
+        self.beam, self.epsilon, self.entry_tables, self.margin = 10, None, None, None
         self._set_name()
 
     def _set_name(self):
         p = self.index
         lsh = f", T={p.lsh_tables}, b={p.bucket_size}" if self.init == "lsh" else ""
         search = "".join(f", {k}={v}" for k, v in (("eps", self.epsilon),
-                                                   ("entry", self.entry_tables)) if v is not None)
-        self.name = (f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}, beam={self.beam}"
-                     f"{search})")
+                                                   ("entry", self.entry_tables),
+                                                   ("margin", self.margin)) if v is not None)
+        rows = "" if p.coded else ", rows"
+        self.name = (f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}{rows}, "
+                     f"beam={self.beam}{search})")
 
     def fit(self, X):
         """Build the K-NN graph and its search graph over X."""
         self.index.fit(X)
 
-    def set_query_arguments(self, beam, epsilon=None, entry_tables=None):
-        """Set the search beam width, the epsilon stopping rule and the entry tables (checked
-        by the index at the first query); resets the counters."""
+    def set_query_arguments(self, beam, epsilon=None, entry_tables=None, margin=None):
+        """Set the search beam width, the epsilon stopping rule, the entry tables and the coded
+        walk's margin (checked by the index at the first query); resets the counters."""
         self.beam = int(beam)
         self.epsilon = None if epsilon is None else float(epsilon)
         self.entry_tables = None if entry_tables is None else int(entry_tables)
+        self.margin = None if margin is None else float(margin)
         self.index.counters.reset()
         self._set_name()
 
     def query(self, q, n):
         """Ids of the n approximate nearest neighbours of q."""
         ids, _ = self.index.search(q, n, beam=self.beam, epsilon=self.epsilon,
-                                   entry_tables=self.entry_tables)
+                                   entry_tables=self.entry_tables, margin=self.margin)
         return ids
 
     def batch_query(self, X, n):
         """Answer every row of X at once, in parallel on every core; results go to self.res."""
         ids, _ = self.index.search_batch(X, n, beam=self.beam, epsilon=self.epsilon,
-                                         entry_tables=self.entry_tables)
+                                         entry_tables=self.entry_tables, margin=self.margin)
         self.res = [row[row >= 0] for row in ids]
 
     def get_additional(self):
         """Since the last set_query_arguments: dist_comps (the harness's total over every query
-        of every run) and per-query means of distance computations (scanned_per_query is 0: a
-        graph scans no list)."""
+        of every run: full distances, which the coded walk computes once per expanded node) and
+        per-query means (scanned_per_query is 0: a graph scans no list)."""
         return self.index.counters.report()
 
 

@@ -1,0 +1,185 @@
+"""Learned adaptive termination for the cluster engine (Li, Zhang, Andersen, He, SIGMOD 2020: the
+idea, not their code): a per-query prediction of how many clusters a query needs.
+
+With a fixed C every query scans C clusters, though most find their neighbours in the first few
+and a few need many more; a fixed C is set by the hard ones. After the first ``first`` clusters'
+codes (``ivf.scan.search_query_coded``) the kernel has cheap features of the query
+(``ivf.scan.stop_features``: how fast the centroid distances grow, where the k-th smallest upper
+bound of the estimates stands against them); gradient-boosted regression trees, trained here,
+predict from them log2 of the number of clusters that hold all k true neighbours of the query,
+and the kernel scans 2^(prediction + shift) clusters, between ``first`` and the C it is given.
+
+Training uses the indexed rows only: a sample of them serves as queries, each one's own row
+excluded from its answers and from its ground truth (exact, by BLAS over the rows); the labels
+come from where each true neighbour's cluster ranks among the query's clusters. The shift of a
+target recall R is calibrated on held-out training queries by the search itself: the smallest
+shift whose measured recall@k on them reaches R. So target_recall names the recall the training
+queries reach; test queries, drawn from the same distribution, come close (results/annann).
+
+``LearnedStopIndex`` is the cluster engine with the model trained as part of fit (the time counts
+as build time) and ``search(q, k, C, target_recall=R)``.
+"""
+
+import time
+import numpy as np
+
+from ..core.trees import flatten_trees
+from ..core.validation import as_float_matrix, check_positive_int
+from ..data.groundtruth import exact_knn
+from ..ivf.index import ClusterIndex
+from ..ivf.scan import N_FEATURES
+from ..ivf.stop import StopModel
+
+TARGETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
+FIRST = 4  # clusters scanned before the prediction
+
+
+def _probe_model(first):
+    """A model that predicts 'every cluster' (one leaf of +64): a search with it runs the
+    adaptive path, writing the features, and scans all C clusters."""
+    trees = (np.full((1, 1), -1, np.int32), np.zeros((1, 1), np.float32),
+             np.full((1, 1), -1, np.int32), np.full((1, 1), -1, np.int32),
+             np.full((1, 1), 64.0, np.float32))
+    return StopModel(first, trees, 0.0, np.array([1.0]), np.array([0.0]))
+
+
+def cluster_ranks(index, Q, truth):
+    """(n_q, k) rank (1-based) of the cluster of each true neighbour among the query's non-empty
+    clusters ordered by centroid distance: the clusters a query must scan to hold that
+    neighbour."""
+    labels = index.labels_of(truth.ravel()).reshape(truth.shape)
+    V = index._internal(Q)
+    C = index._centroids
+    c2 = (C.astype(np.float64) ** 2).sum(1)
+    empty = index.cluster_sizes() == 0
+    ranks = np.empty(truth.shape, np.int64)
+    for s in range(0, Q.shape[0], 256):  # (256, n_clusters) distances at a time
+        Vb = V[s:s + 256].astype(np.float64)
+        db = c2[None, :] - 2.0 * Vb @ C.T.astype(np.float64)
+        db[:, empty] = np.inf
+        own = np.take_along_axis(db, labels[s:s + 256], axis=1)
+        ranks[s:s + 256] = (db[:, None, :] < own[:, :, None]).sum(-1) + 1
+    return ranks
+
+
+def recall_at(ranks, clusters):
+    """Mean fraction of true neighbours whose cluster is among the first clusters[q]."""
+    return float((ranks <= np.asarray(clusters)[:, None]).mean())
+
+
+def fit_stop_model(index, X, ids=None, n_queries=2000, cap=None, first=FIRST, k=10,
+                   targets=TARGETS, seed=0, margin=None, progress=False):
+    """Train and calibrate a StopModel for a fitted, coded ClusterIndex over rows X (with ids,
+    default arange); attach it to the index and return it.
+
+    cap: the most clusters a query may scan (default 4 sqrt(n_clusters), at least 64).
+    """
+    if not index.coded:
+        raise ValueError("learned termination needs the coded scan (quantizer='rabitq')")
+    X = as_float_matrix(X, name="X", dim=index.dim)
+    n = X.shape[0]
+    ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+    first = check_positive_int(first, "first")
+    n_queries = check_positive_int(n_queries, "n_queries", minimum=50)
+    if n <= k + 1:
+        raise ValueError(f"learned termination: {n} rows are too few for k={k}")
+    cap = int(cap) if cap is not None else max(64, int(4 * np.sqrt(index.n_clusters_)))
+    cap = min(cap, index.n_clusters_)
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(n, size=min(n_queries, n), replace=False)
+    Q, qids = X[pick], ids[pick]
+    t0 = time.perf_counter()
+    # exact k nearest other rows (the query's own row dropped)
+    nn, _ = exact_knn(X, Q, k + 1, index.metric)
+    truth = np.empty((Q.shape[0], k), np.int64)
+    for t in range(Q.shape[0]):
+        row = nn[t][nn[t] != pick[t]][:k]
+        truth[t] = ids[row]
+    ranks = cluster_ranks(index, Q, truth)
+    # the features, from the same kernel queries run
+    index.set_stop_model(_probe_model(first))
+    index.search_batch(Q, k, C=cap, margin=margin, target_recall=1.0, exclude=qids)
+    features = index.last_features.copy()
+    index.set_stop_model(None)
+    need = np.minimum(ranks.max(axis=1), 2 * cap)
+    y = np.log2(np.maximum(need, 1))
+    # train on 70 %, calibrate the targets' shifts on the other 30 % by searching
+    order = rng.permutation(Q.shape[0])
+    cut = int(0.7 * Q.shape[0])
+    fit_rows, cal_rows = order[:cut], order[cut:]
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    gbr = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.1,
+                                    subsample=0.8, random_state=seed)
+    gbr.fit(features[fit_rows], y[fit_rows])
+    trees = flatten_trees([e[0] for e in gbr.estimators_], gbr.learning_rate)
+    base = float(np.ravel(gbr.init_.predict(features[:1]))[0])
+    model = StopModel(first, trees, base, np.asarray(targets, np.float64),
+                      np.zeros(len(targets)))
+    Qc, qc, tc = Q[cal_rows], qids[cal_rows], truth[cal_rows]
+    index.set_stop_model(model)
+
+    def measured(shift):
+        model.shifts[:] = shift
+        found, _ = index.search_batch(Qc, k, C=cap, margin=margin, target_recall=targets[0],
+                                      exclude=qc)
+        return float(np.mean([np.isin(tc[t], found[t]).mean() for t in range(len(qc))]))
+
+    # the shift each target needs by the clusters that hold the neighbours (cheap, exact), then
+    # checked by searching and raised in steps until the searched recall reaches the target
+    pred = gbr.predict(features[cal_rows])
+    grid = np.arange(-4.0, np.log2(cap) + 1.0, 0.05)
+    held = np.array([recall_at(ranks[cal_rows],
+                               np.clip(np.ceil(2.0 ** (pred + g)), first, cap)) for g in grid])
+    shifts, hi = [], grid[-1]
+    for target in targets:
+        reach = np.flatnonzero(held >= target)
+        shift = grid[reach[0]] if reach.size else hi
+        while shift < hi and measured(shift) < target:
+            shift = min(shift + 0.25, hi)
+        shifts.append(shift)
+    model.shifts = np.maximum.accumulate(np.asarray(shifts, np.float64))
+    index.set_stop_model(model)
+    model.fit_seconds = time.perf_counter() - t0
+    model.cap = cap
+    return model
+
+
+class LearnedStopIndex(ClusterIndex):
+    """The cluster engine (``ClusterIndex``, coded scan) with learned adaptive termination,
+    trained in fit on the indexed rows. search(q, k, C, target_recall=R): C is the cap, R the
+    recall@k the model was calibrated to reach on training queries (one of TARGETS or below);
+    without target_recall it searches as ClusterIndex does. stop_queries: training queries
+    sampled from the rows; stop_cap: the most clusters a query may scan (also the default
+    C)."""
+
+    def __init__(self, metric="euclidean", n_clusters=1024, stop_queries=2000, stop_cap=None,
+                 stop_first=FIRST, **engine):
+        engine.setdefault("rerank", 1)  # in the raw space the centroid HNSW ranks as the scan
+        if engine.get("quantizer", "rabitq") != "rabitq":
+            raise ValueError("LearnedStopIndex: learned termination needs quantizer='rabitq'")
+        super().__init__(metric, n_clusters, **engine)
+        self.stop_queries = check_positive_int(stop_queries, "stop_queries", minimum=50)
+        self.stop_cap = None if stop_cap is None else check_positive_int(stop_cap, "stop_cap")
+        self.stop_first = check_positive_int(stop_first, "stop_first")
+
+    def fit(self, X, ids=None, **kwargs):
+        """ClusterIndex.fit, then train and calibrate the termination model on X's rows."""
+        super().fit(X, ids=ids, **kwargs)
+        model = fit_stop_model(self, X, ids=ids, n_queries=self.stop_queries, cap=self.stop_cap,
+                               first=self.stop_first, seed=self.seed)
+        self.stop_cap = model.cap
+        return self
+
+    def search(self, q, k, C=None, margin=None, target_recall=None):
+        """As ClusterIndex.search; C defaults to the model's cap."""
+        return super().search(q, k, C=self.stop_cap if C is None else C, margin=margin,
+                              target_recall=target_recall)
+
+    def search_batch(self, Q, k, C=None, margin=None, target_recall=None, exclude=None):
+        """As ClusterIndex.search_batch; C defaults to the model's cap."""
+        return super().search_batch(Q, k, C=self.stop_cap if C is None else C, margin=margin,
+                                    target_recall=target_recall, exclude=exclude)
+
+
+__all__ = ["StopModel", "fit_stop_model", "LearnedStopIndex", "TARGETS", "N_FEATURES"]
