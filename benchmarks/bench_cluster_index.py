@@ -552,9 +552,14 @@ def thinned(points, max_points):
     return [bp for bp in points if bp in keep]
 
 
+HEARTBEAT = 60.0  # seconds between progress lines inside a sweep
+
+
 def measure(system, train, Q, gt_d, runs, max_points, log):
     rows = []
-    for b, p in thinned(system.points(), max_points):
+    points = thinned(system.points(), max_points)
+    last = time.monotonic()
+    for i, (b, p) in enumerate(points):
         search = system.searcher(b, p)
         search(Q[0])
         t, ids = time_queries(search, Q, runs, K)
@@ -564,6 +569,10 @@ def measure(system, train, Q, gt_d, runs, max_points, log):
                      "param": list(p) if isinstance(p, tuple) else p,
                      "label": system.label(b, p), "recall": rec, "qps": 1.0 / t,
                      "scanned": system.scanned(runs, len(Q))})
+        if time.monotonic() - last > HEARTBEAT:
+            log(f"  {system.name}: {i + 1}/{len(points)} points, {rows[-1]['label']}: recall "
+                f"{rec:.4f}, {rows[-1]['qps']:,.0f} QPS")
+            last = time.monotonic()
     return rows
 
 
@@ -724,6 +733,18 @@ def resolve_lists(text, n):
 
 
 def main(argv=None):
+    """Run the benchmark (see the module docstring); returns the summary written to JSON. The
+    process's numba thread count is restored afterwards (the sweeps set it to 1)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    try:
+        return _main(argv)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
                                  parents=[options(out=ROOT / "results" / "cluster_index")])
     ap.add_argument("--tag", default=None, help="file name tag (default <dataset>-<n/1000>k)")

@@ -192,7 +192,7 @@ class Coded(System):
         self.index, secs, rss = measured_build(lambda: KNNGraphIndex(
             "euclidean", n_neighbors=20, n_jobs=self.threads, seed=0).fit(self.X))
         size, parts = graph_index_bytes(self.index)
-        self.record(secs, rss, size, "arrays (memory_bytes)" if hasattr(
+        self.record(secs, rss, size, "memory_bytes()['total']" if hasattr(
             self.index, "memory_bytes") else "arrays' nbytes", parts,
             f"mean search degree {self.index.degrees.mean():.1f}")
 
@@ -235,7 +235,7 @@ class Rows(Coded):
             self.index, secs, rss = measured_build(lambda: make().fit(self.X))
             note = "own NN-descent (knngraph-lsh not selected)"
         size, parts = graph_index_bytes(self.index)
-        self.record(secs, rss, size, "arrays (memory_bytes)" if hasattr(
+        self.record(secs, rss, size, "memory_bytes()['total']" if hasattr(
             self.index, "memory_bytes") else "arrays' nbytes", parts, note)
 
     def grid(self):
@@ -470,10 +470,15 @@ def one_thread():
         sys.modules["glass"].set_num_threads(1)
 
 
+HEARTBEAT = 60.0  # seconds between progress lines inside a sweep
+
+
 def sweep(system, Q, true_d, runs, batch, max_points, threads):
     out = []
     n = system.n
-    for p in thin_grid(system.grid(), max_points):
+    grid = thin_grid(system.grid(), max_points)
+    last = time.monotonic()
+    for i, p in enumerate(grid):
         fn = system.searcher(p)
         fn(Q[0])
         best, ids = time_queries(fn, Q, runs, K)  # seconds per query of the fastest pass
@@ -492,6 +497,10 @@ def sweep(system, Q, true_d, runs, batch, max_points, threads):
                 point["batch_qps"] = len(Q) / secs
                 point["batch_recall"] = recall_of(system.X, Q, true_d, res, K)
         out.append(point)
+        if time.monotonic() - last > HEARTBEAT:
+            system.log(f"  {system.name}: {i + 1}/{len(grid)} points, {point['label']}: recall "
+                       f"{point['recall']:.4f}, {point['qps']:,.0f} QPS")
+            last = time.monotonic()
     return out
 
 
@@ -572,6 +581,9 @@ def markdown(s):
     for n in names:
         b = s["builds"][n]
         lines.append(f"| {n} | {b['index_what']} | {mb(b['rss_growth'])} | {b['note'] or ''} |")
+    for n in names:
+        if s["builds"][n]["index_parts"]:
+            lines += ["", f"{n} index bytes by part: `{s['builds'][n]['index_parts']}`"]
     if any("batch_qps" in p for rep in s["repeats"] for pts in rep.values() for p in pts):
         lines += ["", f"Batch mode ({s['threads']} threads, the whole query set per call), QPS "
                   "at recall@10 (first repeat):", "",
@@ -642,6 +654,16 @@ def parse_systems(text, ap):
 
 
 def main(argv=None):
+    """Run the benchmark (see the module docstring); returns the summary written to JSON. The
+    process's numba thread count is restored afterwards (the sweeps set it to 1)."""
+    previous = numba.get_num_threads()
+    try:
+        return _main(argv)
+    finally:
+        numba.set_num_threads(previous)
+
+
+def _main(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0],
                                  parents=[options(out=ROOT / "results" / "knngraph")])
     ap.add_argument("--tag", default=None, help="file name tag (default <dataset>-<n/1000>k)")

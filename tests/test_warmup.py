@@ -49,7 +49,7 @@ NOTHING_COMPILED_IN_FIT = textwrap.dedent("""
         index.search_batch(Q, 10, C=8)
     graph = KNNGraphIndex(metric, n_neighbors=12, lsh_tables=4, bucket_size=16).fit(X)
     graph.search(Q[0], 10, beam=40, entry_tables=2)
-    graph.search(Q[0], 10, beam=40, epsilon=0.2)
+    graph.search(Q[0], 10, beam=40, margin=1.0)
     graph.search_batch(Q, 10, beam=40)
     KNNGraphIndex(metric, init="random", n_neighbors=12).fit(X).search(Q[0], 10, beam=20)
     after = signatures()

@@ -66,8 +66,9 @@ class Target:
 # The learned-space variants (ae, dec) are compared in their own study (results/annann); here
 # ANNANN runs its best variant only, which keeps the small sets to a few minutes. The small and
 # medium sets run two definitions at a time, one per core: their time goes to one-time costs that
-# do not need the whole machine (pynndescent's JIT compilation, ~1 min per process and ~3 min more
-# on a fresh install; ANNANN's training) and to single-threaded queries. The 1M set runs one at a
+# do not need the whole machine (pynndescent's JIT compilation in every process, longer on a
+# fresh install, docs/design-notes.md; ANNANN's training) and to single-threaded queries. The 1M
+# set runs one at a
 # time so that every build has both cores and the memory.
 BEST_GROUPS = (("annann", ("ae-knn",)), ("annann-raw", ("4sqrt-n",)), ("knngraph-lsh", ("K-20",)))
 SLOW_FIRST = ("pynndescent", "annann")  # the longest builds start first so lanes end together

@@ -18,9 +18,10 @@ Numba kernels, one per access pattern:
   triangle-inequality lower bound), switches of the NN-descent build.
 
 The kernels take the matrix and row numbers (``X, a, b``) rather than row views: slicing ``X[a]``
-inside hot loops makes numba reference-count the views, which measured 3-4x slower per pair and
-serialised the threads on the shared counter. All kernels have a single exit: helpers with branchy
-returns, called inside a loop, made numba reference-count their array arguments on every call.
+inside hot loops makes numba reference-count the views, which measured several times slower per
+pair and serialised the threads on the shared counter (docs/design-notes.md). All kernels have a
+single exit: helpers with branchy returns, called inside a loop, made numba reference-count their
+array arguments on every call.
 The numpy side (``sq_l2_scores``, ``sq_l2_all_pairs``, ``distances``) serves blocked BLAS work:
 k-means assignment, ground truth, brute force, DEC.
 """
@@ -56,7 +57,8 @@ def to_metric(sq, metric):
 def prepare_query(q, angular, out):
     """The vector a query is searched with, inside a kernel: False if q holds NaN or inf (no
     fastmath here: it would drop the check); for angular, q unit-normalised into out (a zero
-    vector stays zero), else q itself, in place of ``normalize_rows`` per query (~5 us)."""
+    vector stays zero), else q itself, in place of a ``normalize_rows`` call per query (a
+    numpy call that cost a visible share of a query: docs/design-notes.md)."""
     s = 0.0
     for i in range(q.shape[0]):
         v = q[i]
@@ -137,7 +139,7 @@ def sq_l2_vec(q, Y, b):
 def sq_l2_vec_at(q, Y, b, start):
     """Squared distance from q to Y[b, start:start + len(q)]. The offset is unsigned: with a
     signed one numba must allow for a negative index wrapping around, which keeps LLVM from
-    vectorising the loop (8x slower on a 832-float row)."""
+    vectorising the loop (measured several times slower: docs/design-notes.md)."""
     s = np.float32(0.0)
     base = np.uint64(start)
     for i in range(q.shape[0]):
@@ -175,7 +177,7 @@ def sq_l2_vec_four(q, Y, b0, b1, b2, b3):
     """Squared distances from the vector q to rows b0..b3 of Y in one pass: four rows streamed
     side by side keep four memory reads in flight where one row at a time keeps one. The query
     twin of ``sq_l2_four``, which takes its left row by number: the local join calling this one
-    with a view per candidate row measured 8 % slower over a 1M SIFT build (45.1 s vs 41.7 s)."""
+    with a view per candidate row measured slower over a whole build (docs/design-notes.md)."""
     s0 = s1 = s2 = s3 = np.float32(0.0)
     for i in range(q.shape[0]):
         x = q[i]
@@ -194,8 +196,8 @@ def sq_l2_vec_four(q, Y, b0, b1, b2, b3):
 def sq_l2_bounded(X, a, b, bound):
     """Squared distance, abandoned after the first half of the dimensions if that exceeds bound.
 
-    One checkpoint only: finer-grained checks (every 32 dims) measured 3-4x slower per call than
-    the plain kernel because they break vectorisation.
+    One checkpoint only: finer-grained checks (every 32 dims) break vectorisation and measured
+    several times slower per call than the plain kernel (docs/design-notes.md).
     """
     d = X.shape[1]
     h = d // 2

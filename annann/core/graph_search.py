@@ -10,19 +10,19 @@ distance (pynndescent's epsilon rule, scale = (1 + epsilon)^2 on squared distanc
 query stops early, a hard one uses the whole beam. Heaps cost O(log beam) per node where the
 sorted pool they replace shifted O(beam) entries, which dominated at beams of 256 and more.
 Every distance computed is offered to the k best, so a beam smaller than k is allowed: the walk
-stops sooner and still returns k nodes (on 784-d Fashion-MNIST beams 6-8 reach recall 0.92-0.95
-at fewer distances than beam 10 with k = 10).
+stops sooner and still returns k nodes (beams below k measured reaching a recall at fewer
+distances than a beam of k).
 
 Distances are computed four rows at a time (``sq_l2_vec_four``): the four rows stream through
-the cache side by side, four memory reads in flight where one row at a time keeps one (+11-17 %
-QPS on 1M SIFT and Fashion-MNIST; eight at a time measured no better).
+the cache side by side, four memory reads in flight where one row at a time keeps one (eight at
+a time measured no better).
 
-Visited marks are one bit per node (``visited_set``): 125 KB for 1M nodes stay in cache, where
-an 8-byte stamp per node (8 MB) did not (+12-19 % QPS on 1M SIFT). The walk records what it
-marks and clears exactly those bits before it returns, so the set is clean for the next query
-with no per-query memset. The rows of a node's unvisited neighbours are prefetched before the
-first of their distances is computed, and the neighbour list of the next node to expand while
-this one is worked on (``core.prefetch``; +10 % QPS at beam 256 on 1M SIFT).
+Visited marks are one bit per node (``visited_set``): n / 8 bytes, which stay in cache for a
+million nodes where an 8-byte stamp per node did not. The walk records what it marks and clears
+exactly those bits before it returns, so the set is clean for the next query with no per-query
+memset. The rows of a node's unvisited neighbours are prefetched before the first of their
+distances is computed, and the neighbour list of the next node to expand while this one is
+worked on (``core.prefetch``). Each of these measured faster (docs/design-notes.md).
 """
 
 import numpy as np

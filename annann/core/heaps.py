@@ -11,8 +11,8 @@
   in a best-first graph walk.
 * Selection and sorting of short arrays in place (``select_kth``, ``sort_pairs``), ties broken by
   id so an order never depends on the algorithm or the thread count. numba's own
-  ``np.partition`` / ``np.argsort`` cost 3-10 s of JIT compilation per signature and allocate
-  on every call; these compile in about a second each and work in place.
+  ``np.partition`` / ``np.argsort`` take far longer to JIT-compile per signature and allocate
+  on every call; these compile quickly and work in place (docs/design-notes.md).
 """
 
 import numpy as np

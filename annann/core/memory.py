@@ -4,8 +4,8 @@ A build allocates and frees large scratch arrays (NN-descent's candidate lists a
 buffers, k-means samples, permuted copies of the rows). glibc raises its mmap and trim thresholds
 to the largest block freed so far, so later scratch comes from the heap and up to twice that
 size stays mapped after it is freed. A resident-memory measurement around ``fit`` (ann-benchmarks'
-index size) would count it as the index: on the 9,900 x 128 SIFT set ~10 MB of the knngraph
-build's 23 MB growth was such freed scratch.
+index size) would count it as the index: on a small set it was a large share of the knngraph
+build's growth (docs/design-notes.md).
 """
 
 import ctypes

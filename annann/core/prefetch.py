@@ -1,10 +1,10 @@
 """Software prefetch for numba kernels: ask for a matrix row before it is needed.
 
 A graph walk reads the rows of a node's neighbours in an order the hardware cannot predict, so
-each row costs a full memory latency (~100 ns per 512-byte SIFT row on this machine, measured with
-a random gather). Announcing every row of a neighbour list before computing the first distance
-lets those misses overlap. ``prefetch_row`` emits LLVM's ``llvm.prefetch`` (read, keep in all
-cache levels) for each cache line of the row, up to ``MAX_LINES`` lines; it changes no value.
+each row costs a full memory latency (measured with a random gather: docs/design-notes.md).
+Announcing every row of a neighbour list before computing the first distance lets those misses
+overlap. ``prefetch_row`` emits LLVM's ``llvm.prefetch`` (read, keep in all cache levels) for
+each cache line of the row, up to ``MAX_LINES`` lines; it changes no value.
 """
 
 from llvmlite import ir

@@ -28,7 +28,8 @@ lower bound is above the current k-th exact distance needs no exact distance at 
 
 Kernels index with unsigned offsets (``np.uint64``) wherever an offset known only at run time is
 added to the loop variable: with a signed index numba must allow for negative ones wrapping
-around, which keeps LLVM from vectorising the loop (8x slower on a 832-float row).
+around, which keeps LLVM from vectorising the loop (measured several times slower:
+docs/design-notes.md).
 
 Two code layouts, one kernel each: ``ip_columns`` reads codes stored word-major, (W, rows), as
 the IVF keeps each cluster's codes (the popcounts of consecutive rows vectorise); the graph keeps

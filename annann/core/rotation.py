@@ -17,7 +17,7 @@ coordinates); padding changes no distance.
 import numpy as np
 from numba import njit, prange
 
-ROUNDS = 2  # the estimator's error and bound measured as with 3 rounds on SIFT and Fashion-MNIST
+ROUNDS = 2  # the estimator's error and bound measured as with 3 rounds (docs/design-notes.md)
 
 
 def padded_dim(dim):
@@ -41,7 +41,7 @@ def butterflies(x, start, m, h):
 def transform_block(x, start, m):
     """Orthonormal Walsh-Hadamard transform of x[start:start + m] in place (m a power of two,
     >= 64). The stages of span >= 16 work on two slices, which LLVM vectorises (indexing one
-    array at j and j + h it did not: 4x slower)."""
+    array at j and j + h it did not, and measured several times slower: docs/design-notes.md)."""
     butterflies(x, start, m, 1)
     butterflies(x, start, m, 2)
     butterflies(x, start, m, 4)
@@ -117,6 +117,7 @@ class Rotation:
         return self.rows(np.asarray(v, dtype=np.float32)[None, :])[0]
 
     def state(self):
+        """{name: array} to save (the signs; the rest follows from dimension and seed)."""
         return {"signs": self.signs}
 
     @classmethod

@@ -40,7 +40,8 @@ def as_query_vector(q, dim, name="query", finite=True):
     """Return one query as a float32 (d,) array, or raise ValueError.
 
     A contiguous float32 vector of the right length with finite values is returned as it is
-    (the per-query path of every index goes through here, so the common case costs ~1.5 us).
+    (the per-query path of every index goes through here, so the common case is kept to a few
+    type checks: docs/design-notes.md).
     finite=False skips the finiteness check on that path, for a caller whose kernel makes it.
     """
     if type(q) is np.ndarray and q.dtype == np.float32 and q.ndim == 1 and \

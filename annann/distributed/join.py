@@ -4,8 +4,8 @@
 Round 0 (``first_build``): a partition is an LSH bucket of the rows, and it runs the
 single-machine ``nn_descent`` on them as ``KNNGraphIndex`` does (LSH start with data-difference
 directions, reordering into the first table's leaf order, iterations until delta): on one
-machine's worth of rows that is the whole build, and on 1M SIFT split in two it finds ~80 % of
-the true neighbours before any exchange.
+machine's worth of rows that is the whole build, and on a set split in two it already finds
+most of the true neighbours before any exchange (docs/design-notes.md).
 
 Later rounds (``refine_rows``): a fresh LSH partition of the rows. A partition holds its core rows
 and the halo: the current neighbours of its core rows (round 1: all of them; later rounds: those of

@@ -4,8 +4,8 @@ The single-machine ``lsh.LSHTables`` splits every bucket above ``bucket_size`` a
 projection, one direction per code bit, the difference of two random data rows. Here the same trie
 is grown level by level over data read in chunks on the workers, with one direction per level:
 ``"pca"`` (round 0) the principal directions of a row sample, largest variance first, so the first
-cuts separate few near pairs (on 200k SIFT the first one separates 2 % of the true 20-NN pairs,
-a data-row difference 10-20 %, a Gaussian direction 23 %); ``"data"`` (later rounds, which want
+cuts separate few near pairs (fewer than a data-row difference or a Gaussian direction does:
+docs/design-notes.md); ``"data"`` (later rounds, which want
 partitions unlike the earlier ones) differences of random rows as ``lsh.draw_directions``. Each
 chunk task reads its rows and projects them once on all the directions; per level, each chunk
 reports its bucket sizes and a small sample of projections per bucket, the
@@ -111,7 +111,7 @@ def lsh_partition(client, source, bounds, max_size, seed, retries=3, sample_budg
     """
     n = bounds[-1][1]
     n_levels = code_length(n, max_size) + EXTRA_LEVELS
-    dirs = directions(source, seed, n_levels, kind)  # ~10 KB: travels inside the tasks
+    dirs = directions(source, seed, n_levels, kind)  # n_levels x dim floats: sent inside the tasks
     sub = dict(pure=False, retries=retries)
     proj = [client.submit(project_rows, source, lo, hi, dirs, **sub) for lo, hi in bounds]
     nodes = [client.submit(root_nodes, hi - lo, **sub) for lo, hi in bounds]

@@ -9,7 +9,8 @@ from numba import njit, prange
 
 from ..core.distances import convert_distances, prepare_query
 from ..core.graph_search import beam_search
-from .coded_search import coded_beam_search, prepare_coded_query
+from ..core.trees import predict_trees
+from .coded_search import coded_beam_search, prepare_coded_query, walk_features
 from .lsh import query_candidates
 
 
@@ -55,21 +56,40 @@ def lsh_beam_search_many(Q, X, neighbors, degrees, labels, directions, left, thr
 
 @njit(cache=True)
 def lsh_coded_search(q, f32, i32, u64, layout, R, labels, signs, block, directions, left,
-                     thresholds, starts, ends, roots, orders, k, beam, margin, angular, bits,
-                     touched, entry_buf, q_buf, q_rot, planes):
+                     thresholds, starts, ends, roots, orders, k, beam, margin, angular, first_beam,
+                     trees, base, shift, exclude, features, bits, touched, entry_buf, q_buf, q_rot,
+                     planes):
     """One query on the coded graph (``coded_search``): entry points from q's LSH buckets (in
     the original space), then the walk on codes with q rotated and quantised once; returns
     (labels of the k best, their distances in the metric, nodes expanded), count -1 for a query
-    holding NaN or inf."""
+    holding NaN or inf.
+
+    With a termination model (``trees`` non-empty; ``core.trees``): a first walk with beam
+    ``first_beam``, then features of what it found (``coded_search.walk_features``, written to
+    ``features``) predict the beam this query needs (between first_beam and ``beam``, the cap);
+    when that is wider, a second walk with it starts from the first walk's answers. Node
+    ``exclude`` (storage order; -1: none) is never answered (training on the indexed rows)."""
     ok, v = prepare_query(q, angular, q_buf)
     if not ok:
         return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), -1
     c = query_candidates(v, directions, left, thresholds, starts, ends, roots, orders, 1, bits,
                          entry_buf)
     delta, low, qsum = prepare_coded_query(v, signs, block, q_rot, planes)
-    found, d, expanded, _ = coded_beam_search(q_rot, f32, i32, u64, layout, R, entry_buf, c, k,
-                                              beam, margin, planes, delta, low, qsum, bits,
-                                              touched)
+    adaptive = trees[0].shape[0] > 0
+    found, d, expanded, near = coded_beam_search(
+        q_rot, f32, i32, u64, layout, R, entry_buf, c, k, first_beam if adaptive else beam,
+        margin, planes, delta, low, qsum, bits, touched, exclude)
+    if adaptive:
+        walk_features(d, expanded, first_beam, near, c, features)
+        wide = min(max(int(np.ceil(2.0 ** (predict_trees(features, trees[0], trees[1],
+                                                             trees[2], trees[3], trees[4], base)
+                                            + shift))), first_beam), beam)
+        if wide > first_beam and found.shape[0] > 0:
+            again = found.copy()
+            found, d, e2, _ = coded_beam_search(q_rot, f32, i32, u64, layout, R, again,
+                                                again.shape[0], k, wide, margin, planes, delta,
+                                                low, qsum, bits, touched, exclude)
+            expanded += e2
     for s in range(found.shape[0]):
         found[s] = labels[found[s]]
     convert_distances(d, angular)
@@ -78,10 +98,12 @@ def lsh_coded_search(q, f32, i32, u64, layout, R, labels, signs, block, directio
 
 @njit(cache=True, parallel=True)
 def lsh_coded_search_many(Q, f32, i32, u64, layout, R, labels, signs, block, directions, left,
-                          thresholds, starts, ends, roots, orders, k, beam, margin, angular, bits,
-                          touched, entry_buf, q_buf, q_rot, planes):
+                          thresholds, starts, ends, roots, orders, k, beam, margin, angular,
+                          first_beam, trees, base, shift, exclude, features, bits, touched,
+                          entry_buf, q_buf, q_rot, planes):
     """lsh_coded_search for every query of Q in parallel (thread slot p uses row p of the
-    scratch arrays; planes is (slots, bits, words)). Rows padded with -1 / inf."""
+    scratch arrays; planes is (slots, bits, words)); exclude[r] and features[r] per query. Rows
+    padded with -1 / inf."""
     m = Q.shape[0]
     slots = bits.shape[0]
     out_i = np.full((m, k), -1, dtype=np.int64)
@@ -91,7 +113,8 @@ def lsh_coded_search_many(Q, f32, i32, u64, layout, R, labels, signs, block, dir
         for r in range(p, m, slots):
             found, d, ne = lsh_coded_search(Q[r], f32, i32, u64, layout, R, labels, signs, block,
                                             directions, left, thresholds, starts, ends, roots,
-                                            orders, k, beam, margin, angular, bits[p],
+                                            orders, k, beam, margin, angular, first_beam, trees,
+                                            base, shift, exclude[r], features[r], bits[p],
                                             touched[p], entry_buf[p], q_buf[p], q_rot[p],
                                             planes[p])
             out_i[r, :found.shape[0]] = found

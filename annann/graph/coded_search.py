@@ -101,7 +101,8 @@ def encode_blocks(rows, neighbors, degrees, R, f32, i32, u64, layout):
 def pool_entry(d, j):
     """One int64 beam entry: the float32 bits of d (clipped at 0, so that they order as
     integers) above node j, the lowest bit left for the expanded flag. Entries sort by (d, j),
-    and one array moves on an insertion where three did (~20 % of a walk's time)."""
+    and one array moves on an insertion where three did (a large share of a walk's time:
+    docs/design-notes.md)."""
     return (np.int64(np.float32(max(d, np.float32(0.0))).view(np.int32)) << 32) | \
         (np.int64(j) << 1)
 
@@ -140,9 +141,10 @@ def beam_insert(pool, size, cap, e):
 
 @njit(cache=True, fastmath=True)
 def coded_beam_search(q_rot, f32, i32, u64, layout, R, entries, n_entries, k, beam, margin,
-                      planes, delta, low, qsum, bits, touched):
+                      planes, delta, low, qsum, bits, touched, exclude):
     """Best-first search on codes from entries[:n_entries] (distinct, marked or not); returns
-    (ids int64 (<=k,), exact squared distances, nodes expanded, neighbours estimated). On return
+    (ids int64 (<=k,), exact squared distances, nodes expanded, the nearest entry's squared
+    distance). Node ``exclude`` is walked through but never answered (-1: none). On return
     every bit it or the caller set is clear again.
 
     The beam is a sorted array of L = max(beam, k) entries (``pool_entry``), as hnswlib's and
@@ -164,13 +166,15 @@ def coded_beam_search(q_rot, f32, i32, u64, layout, R, entries, n_entries, k, be
     n_touched = 0
     overflow = False
     expanded = 0
-    estimated = 0
     two = np.float32(2.0)
+    nearest_entry = np.float32(np.inf)
     for e in range(n_entries):
         j = entries[e]
         mark(bits, j)
-        size, _ = beam_insert(pool, size, L, pool_entry(sq_l2_vec_at(q_rot, f32, j, o_row),
-                                                        j))
+        d = sq_l2_vec_at(q_rot, f32, j, o_row)
+        if j != exclude:
+            nearest_entry = min(nearest_entry, d)
+        size, _ = beam_insert(pool, size, L, pool_entry(d, j))
     cursor = 0
     while cursor < size:
         node = entry_node(pool[cursor])
@@ -183,7 +187,8 @@ def coded_beam_search(q_rot, f32, i32, u64, layout, R, entries, n_entries, k, be
         cursor = nxt
         d = sq_l2_vec_at(q_rot, f32, node, o_row)
         expanded += 1
-        heap_push(best_i, best_d, best_i, 0, node, d, node)
+        if node != exclude:
+            heap_push(best_i, best_d, best_i, 0, node, d, node)
         qn = np.sqrt(d)
         ip_neighbours(u64, node, o_codes, R, planes, acc, ones)
         f_off = np.uint64(o_fac + OFFSET * R)
@@ -202,7 +207,6 @@ def coded_beam_search(q_rot, f32, i32, u64, layout, R, entries, n_entries, k, be
                 break
             if lower[s] >= worst or is_marked(bits, j):
                 continue
-            estimated += 1
             mark(bits, j)
             if n_touched < touched.shape[0]:
                 touched[n_touched] = j
@@ -224,7 +228,29 @@ def coded_beam_search(q_rot, f32, i32, u64, layout, R, entries, n_entries, k, be
     m = 0
     while m < k and best_i[0, m] >= 0:
         m += 1
-    return best_i[0, :m].copy(), best_d[0, :m].copy(), expanded, estimated
+    return best_i[0, :m].copy(), best_d[0, :m].copy(), expanded, nearest_entry
+
+
+N_FEATURES = 6
+
+
+@njit(cache=True)
+def walk_features(d, expanded, first_beam, nearest_entry, n_entries, out):
+    """The features learned termination predicts a walk's beam from, after a first walk with
+    beam ``first_beam`` found squared distances d (sorted): the spread of what it found (k-th
+    and middle over nearest), the nearest distance's logarithm, how much of the beam it
+    expanded, how far the entry points were, and how many there were."""
+    m = d.shape[0]
+    if m == 0:
+        out[:] = 0.0
+        return
+    d1 = np.sqrt(max(d[0], np.float32(1e-30)))
+    out[0] = np.sqrt(d[m - 1]) / d1
+    out[1] = np.sqrt(d[m // 2]) / d1
+    out[2] = np.log(d1)
+    out[3] = expanded / first_beam
+    out[4] = np.sqrt(nearest_entry) / d1 if np.isfinite(nearest_entry) else np.float32(1e3)
+    out[5] = n_entries
 
 
 @njit(cache=True)

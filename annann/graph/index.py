@@ -24,15 +24,17 @@ from ..core.validation import (NotFittedError, as_float_matrix, as_query_vector,
                                check_positive_int)
 from ..core.rabitq import QUERY_BITS
 from ..core.rotation import Rotation
+from ..core.trees import StopModel, empty_trees
 from .beam_search import (lsh_beam_search, lsh_beam_search_many, lsh_coded_search,
                           lsh_coded_search_many)
-from .coded_search import block_layout, encode_blocks
+from .coded_search import N_FEATURES, block_layout, encode_blocks
 from .lsh import DIRECTIONS, LSHTables
 from .nndescent import default_pool_size, nn_descent
 from .quality import GraphRecallProbe, graph_recall
 from .reorder import inverse, locality_labels, relabel_rows
 from .search_graph import prepare_search_graph
 
+EMPTY_TREES = empty_trees()
 INITS = ("lsh", "random")
 QUANTIZERS = ("rabitq", "none")
 CODED_DEGREE = 32  # the search graph's degree with codes: one block of 32 neighbour codes
@@ -64,9 +66,9 @@ class KNNGraphIndex:
     caller's ids), n_jobs (build threads), seed.
 
     The pruning switches are off by default because none paid in
-    results/knngraph/bench_100000_switches.md (100k SIFT): early abandoning was 1.6x slower, the
-    triangle bound excluded 0.1 % of the pairs for 4 % more time, the inner-product form was
-    16 % slower; each keeps the graph (checked in tests/test_nndescent.py).
+    results/knngraph/bench_100000_switches.md: each made the build slower (the triangle bound
+    excluded too few pairs to pay for itself); each keeps the graph (checked in
+    tests/graph/test_nndescent.py). Figures: docs/design-notes.md.
     """
 
     def __init__(self, metric="euclidean", n_neighbors=20, init="lsh", lsh_tables=8,
@@ -305,7 +307,33 @@ class KNNGraphIndex:
         return (*self._block_views, self.max_degree, self.labels, self._rotation.signs,
                 self._rotation.block)
 
-    def search(self, q, k, beam=None, epsilon=None, entry_tables=None, margin=None):
+    # ---------------------------------------------------------------- learned termination
+    def set_stop_model(self, model):
+        """Attach a learned termination model (``core.trees.StopModel``, trained by
+        ``learned.termination.fit_beam_model``; None removes it): search(..., target_recall=R)
+        then walks first with the model's first beam and, where the model predicts this query
+        needs more for recall R, again with a wider beam (at most the beam given)."""
+        if model is not None and not self.coded:
+            raise ValueError("learned termination needs the coded walk (quantizer='rabitq')")
+        self._stop = model
+
+    @property
+    def stop_model(self):
+        """The attached termination model, or None."""
+        return getattr(self, "_stop", None)
+
+    def _stop_args(self, target_recall):
+        """(first_beam, trees, base, shift) for a target recall, or the switched-off ones."""
+        if target_recall is None:
+            return 1, EMPTY_TREES, np.float32(0.0), np.float32(0.0)
+        if self.stop_model is None:
+            raise ValueError("target_recall: this index has no learned termination model "
+                             "(annann.learned.termination.fit_beam_model)")
+        m = self.stop_model
+        return m.first, m.trees, np.float32(m.base), np.float32(m.shift(target_recall))
+
+    def search(self, q, k, beam=None, epsilon=None, entry_tables=None, margin=None,
+               target_recall=None):
         """(ids int64 (k,), distances float32 (k,)) of q's approximate k nearest neighbours.
 
         beam: the pool of the best-first search (default max(k, 10); on full rows a beam below k
@@ -315,17 +343,23 @@ class KNNGraphIndex:
         epsilon, stop expanding once the nearest unexpanded candidate is more than
         (1 + epsilon) times the k-th best distance away (None: expand the whole pool). Coded
         walk only: margin (default 0), a neighbour enters the beam when its estimated distance
-        minus margin times the estimate's error bound beats the beam's worst.
+        minus margin times the estimate's error bound beats the beam's worst; target_recall
+        (needs a termination model, ``set_stop_model``): the beam this query walks with is
+        predicted for that recall@k, beam is then the cap.
         """
         self._require_fit()
         q = as_query_vector(q, self.X.shape[1], finite=False)  # the kernel checks finiteness
         k = check_k(k, self.X.shape[0])
         args = self._search_args(k, beam, epsilon, entry_tables, margin)
         if self.coded:
-            ids, dist, nd = lsh_coded_search(q, *self._coded_arrays(), *args, self._bits[0],
+            ids, dist, nd = lsh_coded_search(q, *self._coded_arrays(), *args,
+                                             *self._stop_args(target_recall), -1,
+                                             self._features[0], self._bits[0],
                                              self._touched[0], self._entry_buf[0],
                                              self._q_buf[0], self._q_rot[0], self._planes[0])
         else:
+            if target_recall is not None:
+                self._stop_args(target_recall)  # raises: no model on the full-row walk
             ids, dist, nd = lsh_beam_search(q, self.X, self.neighbors, self.degrees, self.labels,
                                             *args, self._bits[0], self._touched[0],
                                             self._entry_buf[0], self._q_buf[0])
@@ -335,9 +369,13 @@ class KNNGraphIndex:
         self.counters.add(1, nd)
         return ids, dist
 
-    def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None, margin=None):
+    def search_batch(self, Q, k, beam=None, epsilon=None, entry_tables=None, margin=None,
+                     target_recall=None, exclude=None):
         """(ids (m, k), distances (m, k)) for each row of Q, padded with -1 / inf if short; the
-        queries run in parallel on the threads numba may use (n_jobs caps them)."""
+        queries run in parallel on the threads numba may use (n_jobs caps them). exclude (m,):
+        caller's ids that query r never answers (its own row, when the queries are rows of the
+        index: training learned termination); the features of each query's first walk are left
+        in ``last_features``."""
         self._require_fit()
         Q = as_float_matrix(Q, name="queries", dim=self.X.shape[1])
         k = check_k(k, self.X.shape[0])
@@ -349,11 +387,23 @@ class KNNGraphIndex:
         numba.set_num_threads(slots)
         scratch = (self._bits[:slots], self._touched[:slots], self._entry_buf[:slots],
                    self._q_buf[:slots])
+        self.last_features = np.zeros((Q.shape[0], N_FEATURES), dtype=np.float32)
         try:
             if self.coded:
-                ids, dist, nd = lsh_coded_search_many(Q, *self._coded_arrays(), *args, *scratch,
-                                                      self._q_rot[:slots], self._planes[:slots])
+                excl = np.full(Q.shape[0], -1, np.int64)
+                if exclude is not None:
+                    exclude = np.asarray(exclude, dtype=np.int64)
+                    if exclude.shape != (Q.shape[0],):
+                        raise ValueError(f"exclude: expected {Q.shape[0]} ids, got shape "
+                                         f"{exclude.shape}")
+                    excl = inverse(self.labels)[exclude]  # storage order
+                ids, dist, nd = lsh_coded_search_many(
+                    Q, *self._coded_arrays(), *args, *self._stop_args(target_recall), excl,
+                    self.last_features, *scratch, self._q_rot[:slots], self._planes[:slots])
             else:
+                if target_recall is not None or exclude is not None:
+                    raise ValueError("target_recall / exclude: need the coded walk "
+                                     "(quantizer='rabitq')")
                 ids, dist, nd = lsh_beam_search_many(Q, self.X, self.neighbors, self.degrees,
                                                      self.labels, *args, *scratch)
         finally:
@@ -409,6 +459,7 @@ class KNNGraphIndex:
             p = self._rotation.padded
             self._q_rot = np.empty((slots, p), dtype=np.float32)
             self._planes = np.empty((slots, QUERY_BITS, p // 64), dtype=np.uint64)
+            self._features = np.zeros((slots, N_FEATURES), dtype=np.float32)
 
     def save(self, path):
         """Write the fitted index to the directory ``path`` atomically."""
@@ -422,6 +473,11 @@ class KNNGraphIndex:
             if self.coded:
                 w.add_array("blocks", self._blocks)
                 w.add_array("rotation.signs", self._rotation.signs)
+            if self.stop_model is not None:
+                arrays, scalars = self.stop_model.state()
+                for name, arr in arrays.items():
+                    w.add_array("stop." + name, arr)
+                w.state["stop"] = scalars
 
     @classmethod
     def load(cls, path):
@@ -460,6 +516,11 @@ class KNNGraphIndex:
             if n and (ids.max() >= n or ids.min() < -1):
                 raise IndexFormatError(f"{path}: KNNGraphIndex code blocks hold ids outside "
                                        f"[0, {n})")
+        if "stop" in stored.state:
+            try:
+                self._stop = StopModel.from_state(stored.arrays("stop."), stored.state["stop"])
+            except (KeyError, ValueError) as exc:
+                raise IndexFormatError(f"{path}: termination model unreadable ({exc})") from exc
         self._init_search_state()
         return self
 

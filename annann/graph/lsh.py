@@ -8,8 +8,8 @@ until every bucket holds at most ``bucket_size`` points. So bucket sizes stay wi
 fixed-length random-projection LSH that the seed points out.
 
 Directions: ``"data"`` (default) takes each bit's direction as the difference of two random data
-rows, so projections follow the data's spread (on 1M SIFT the LSH start graph's recall rises from
-0.17 to 0.23 and NN-descent reaches 0.95 ~12 % sooner, results/knngraph/); ``"gaussian"`` is the
+rows, so projections follow the data's spread (a better start graph, and NN-descent reaches its
+target recall sooner: results/knngraph/, docs/design-notes.md); ``"gaussian"`` is the
 seed's data-independent Gaussian projection. Both are one fixed direction per code bit, so a
 query hashes the same way either way.
 
@@ -76,8 +76,8 @@ def split_segments(order, proj, depth, starts, ends, thresholds):
 def descend_path(q, directions, left, thresholds, root, path):
     """Walk one table's trie from root for q; fill path with the visited nodes, return its length.
 
-    fastmath lets the dot product vectorise: in strict order its 784 adds were a 3,000-cycle
-    dependency chain per bit, 20 % of a Fashion-MNIST query."""
+    fastmath lets the dot product vectorise: in strict order its adds are one dependency chain
+    per bit, a visible share of a high-dimensional query (docs/design-notes.md)."""
     node = root
     depth = 0
     path[0] = node

@@ -125,8 +125,8 @@ def sample_candidates(ids, dists, flags, salt, n_parts, new_ids, new_pr, new_d, 
     would never use it. A pair's priority is a hash of the pair, the same from either end, and a
     heap keeps the lowest priorities whatever the push order, so the lists do not depend on the
     thread count. Gathering the reverse edges by destination first keeps every heap push on the
-    row being built, where pushes into scattered rows were cache misses (this pass: 9.7 -> 6.9 s
-    of a 1M SIFT build, the lists unchanged).
+    row being built, where pushes into scattered rows were cache misses (measured faster, the
+    lists unchanged: docs/design-notes.md).
     with_dists: also keep each candidate's distance in new_d / old_d (only the triangle bound
     reads it; a reverse candidate's distance is looked up in its own list); without, the id
     array doubles as the heap payload, one row fewer to touch per push.
@@ -227,7 +227,8 @@ def join_node(rows, m, n_new, cid, cd, thr, norms, ids, pos, up_a, up_b, up_d, a
     a pair is kept as an update when it beats either endpoint's current K-th distance; an
     endpoint whose K-th distance it does not beat is stored complemented (~id, see
     ``apply_updates``). The update writes are spelled out here on purpose: moved into a helper
-    taking the arrays, numba reference-counts them on every call and the join runs ~7x slower.
+    taking the arrays, numba reference-counts them on every call and the join runs several
+    times slower (docs/design-notes.md).
     Returns (next free update slot, distances computed).
     """
     plain = not (abandon or triangle or inner_product or skip_known)
@@ -313,7 +314,8 @@ def apply_updates(ids, dists, flags, kth, up_a, up_b, up_d, offsets, used, n_par
     K-th distances only shrink, so that push would be refused and is skipped without touching
     the heap (a cache miss saved per side). Negative ids never match an owner. kth holds each
     row's K-th distance (its heap root) in 4 bytes a row, so a refused push is decided in cache
-    without reading the heap row (-10 % time in this pass on 1M SIFT); the owner keeps it current.
+    without reading the heap row (measured faster: docs/design-notes.md); the owner keeps it
+    current.
     """
     for p in prange(n_parts):
         c = 0
@@ -390,8 +392,8 @@ def descent_iteration(X, sq_norms, ids, dists, flags, n_candidates, salt, n_part
 def default_pool_size(n_neighbors):
     """Heap capacity during the build for a K-NN graph of n_neighbors: max(20, 1.25 K).
 
-    At 1M SIFT with K=20 a pool of 20 stalls at graph recall 0.92, 25 passes 0.95
-    (results/knngraph/).
+    With K = 20 a pool of 20 stalled below the graph recall the build aims at and 25 passed it
+    (results/knngraph/, docs/design-notes.md).
     """
     return max(20, -(-5 * int(n_neighbors) // 4))
 

@@ -3,8 +3,8 @@
 A beam search reads the rows of a node's neighbours one after another; when those rows lie in
 the same memory pages the walk misses the TLB and the DRAM row buffers less often. The leaf order
 of an LSH trie (``lsh``) puts each bucket's points side by side and sibling buckets next to each
-other, so graph neighbours, mostly in the same or nearby buckets, end up close. On Fashion-MNIST
-this gave 10-30 % more QPS at the same distance computations (results/knngraph/). pynndescent
+other, so graph neighbours, mostly in the same or nearby buckets, end up close: more queries
+per second at the same distance computations (results/knngraph/, docs/design-notes.md). pynndescent
 reorders its search graph by its tree's leaf order for the same reason.
 
 An order is ``labels``: position p of the reordered arrays holds the node that had id labels[p];

@@ -2,18 +2,19 @@
 it, our numba kernel walks it, so a whole query (routing, ranking, scan) is one numba call.
 
 Build: hnswlib with one thread (its multi-threaded insertion makes the graph depend on thread
-timing: 2 of 100 queries were routed to another cluster between two identical builds; a few
-thousand centres take well under a second alone). The graph is then read out of hnswlib's state
+timing: two identical builds routed some queries to different clusters; a few thousand centres
+are quick to insert alone). The graph is then read out of hnswlib's state
 into arrays (bottom layer: neighbours and degrees per centre; upper layers: one neighbour block
 per centre and level), the only form stored and searched. Search (``route``): greedy descent
 through the upper layers from hnswlib's entry point, then the best-first beam search of
 ``core.graph_search`` on the bottom layer with a beam ef of max(n, 32): hnswlib's Python call
-alone cost ~15 us of a ~65 us query at C=4 on 1M SIFT, and with ef = n 4 % of the 4 or 16 nearest
-of 4,096 SIFT centres were missed (recall@10 down by up to 0.006).
+alone was a large share of a query, and with ef = n some of the n nearest centres were missed,
+which cost recall (docs/design-notes.md).
 
 exact=True skips the walk and ranks every centre (``nearest_centres``): for centres an HNSW
 searches badly, such as Neural LSH's logit centres (inner products turned into distances), where
-the walk with ef = max(C, 32) missed enough of the top-C parts to cost 0.15 recall@10 at C=16.
+the walk with ef = max(C, 32) missed enough of the top-C parts to cost much recall
+(docs/design-notes.md).
 """
 
 import hnswlib

@@ -31,16 +31,15 @@ from ..core.memory import release_free_memory
 from ..core.rabitq import EPSILON, FACTORS, code_words, encode
 from ..core.rotation import Rotation
 from ..core.stats import SearchCounters
+from ..core.trees import StopModel, empty_trees
 from ..core.validation import (NotFittedError, as_float_matrix, as_ids, as_query_vector, check_k,
                                check_positive_int)
 from .centroid_graph import CentroidGraph
 from .kmeans import REFINE_ITERS, assign_nearest, fit_centers, group_sums, resolve_n_clusters
-from ..core.trees import empty_trees
 from .scan import N_FEATURES, search_queries, search_queries_coded, search_query, \
     search_query_coded
 
 EMPTY_TREES = empty_trees()
-from .stop import StopModel
 from .store import STORAGE_MODES, ClusterStore
 
 
@@ -187,7 +186,7 @@ class ClusterIndex:
     @property
     def _largest(self):
         """Members of the largest cluster (scratch size of the scan), kept until the clusters
-        change (a numpy max per query would cost ~2 us)."""
+        change (a numpy max on every query measured as a visible cost: docs/design-notes.md)."""
         version = (id(self._store.counts), self._store.size)
         if getattr(self, "_largest_at", None) != version:
             self._largest_at = version
@@ -224,9 +223,10 @@ class ClusterIndex:
 
     # ---- learned termination -----------------------------------------------------------------
     def set_stop_model(self, model):
-        """Attach a learned termination model (``learned.termination.StopModel``; None removes
-        it): search(..., target_recall=R) then scans, per query, as many of its C clusters as
-        the model predicts that query needs for recall R."""
+        """Attach a learned termination model (``core.trees.StopModel``, trained by
+        ``learned.termination.fit_stop_model``; None removes it): search(..., target_recall=R)
+        then scans, per query, as many of its C clusters as the model predicts that query needs
+        for recall R."""
         if model is not None and not self.coded:
             raise ValueError("learned termination needs the coded scan (quantizer='rabitq')")
         self._stop = model

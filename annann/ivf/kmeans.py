@@ -4,13 +4,13 @@ nearest-centre assignment.
 Centres come from scikit-learn's mini-batch k-means (5 passes) on at most ``sample`` rows
 (default: 32 per cluster, at least 20,000), then ``refine_iters`` Lloyd iterations on a larger
 sample (64 per cluster) with our blocked-BLAS assignment: mini-batch centres alone leave the
-partition uneven, and on 1M SIFT (4,000 lists) five refinement iterations cut the vectors scanned
-at C=32 and C=64 by 16 % for the same recall@10 (within 0.003); 5 mini-batch passes instead of 10
-cost 0.0014 of recall at C=32 and saved 8 s (results/cluster_index/kmeans_sift-1m.md). Every row is finally assigned exactly to its
-nearest centre, so the partition is exact for the centres found.
+partition uneven, and a few refinement iterations cut the vectors scanned for the same recall@10;
+5 mini-batch passes instead of 10 cost little recall and save build time
+(results/cluster_index/kmeans_sift-1m.md, docs/design-notes.md). Every row is finally assigned
+exactly to its nearest centre, so the partition is exact for the centres found.
 scikit-learn runs with one OpenMP/BLAS thread by default: on a shared, oversubscribed machine
-spinning worker threads made two threads 6x slower than one (measured: 332 s vs 51 s, 100k x
-1024). The refinement's large matrix products use every CPU this process may run on.
+spinning worker threads made two threads several times slower than one (docs/design-notes.md).
+The refinement's large matrix products use every CPU this process may run on.
 """
 
 import math

@@ -12,9 +12,9 @@ fixed centre of the cluster), estimates every distance with its error bound, and
 exact distance, from the row, only for members whose lower bound (estimate - margin * error)
 beats the current k-th best. Those rows are prefetched together before the first is read, so
 their memory latencies overlap; the next cluster's codes and factors are prefetched while one
-cluster is scanned (short runs that the hardware prefetcher does not pick up on its own: the
-scan of 32 clusters on 1M SIFT took half the time with it). The first cluster seeds the top-k with the k members of
-smallest estimate, so the bound has a threshold to work against from the start.
+cluster is scanned (short runs that the hardware prefetcher does not pick up on its own; measured
+faster: docs/design-notes.md). The first cluster seeds the top-k with the k members of smallest
+estimate, so the bound has a threshold to work against from the start.
 """
 
 import numpy as np
@@ -149,7 +149,8 @@ def estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, qr, planes, a
         e = estimate_distance(acc[r], ones[r], factors[ADD, u], factors[RESCALE, u], delta, low,
                               qsum, qn2)
         est[r] = e
-        lower[r] = e - margin * factors[ERROR, u] * qn
+        err = factors[ERROR, u]  # 0 for a member at its centre: exact, even with margin inf
+        lower[r] = e - margin * err * qn if err > 0 else e
 
 
 @njit(cache=True, fastmath=True)

@@ -100,13 +100,14 @@ class AnnannIndex:
             raise NotFittedError("AnnannIndex: call fit() (or load()) first")
         return self.index
 
-    def search(self, q, k, C=10):
-        """(ids, distances) of the k nearest among the C scanned clusters."""
-        return self._require_fit().search(q, k, C)
+    def search(self, q, k, C=10, margin=None):
+        """(ids, distances) of the k nearest among the C scanned clusters (margin: the coded
+        scan's, see ``ClusterIndex.search``)."""
+        return self._require_fit().search(q, k, C, margin=margin)
 
-    def search_batch(self, Q, k, C=10):
+    def search_batch(self, Q, k, C=10, margin=None):
         """(ids (m, k), distances (m, k)) for every row of Q, padded with -1 / inf."""
-        return self._require_fit().search_batch(Q, k, C)
+        return self._require_fit().search_batch(Q, k, C, margin=margin)
 
     def add(self, X, ids):
         """Encode and insert vectors with new ids (no retraining, no rebuild)."""

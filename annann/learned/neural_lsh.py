@@ -9,10 +9,9 @@ The router's logits become the engine's routing distances: with h the last hidde
 u_j = [w_j, b_j] the logit layer's column j, the routing centre is c_j = [u_j, sqrt(R^2 - |u_j|^2)]
 (R = max |u_j|) and the routed query [h, 1, 0], so |q - c_j|^2 = |h|^2 + 1 + R^2 - 2 logit_j: the
 nearest centres are the highest logits. The engine ranks every centre (route="exact"): its HNSW
-walk over these centres missed too many of the top-C parts (recall@10 0.74 instead of ~0.87 at
-C=16 of 1,024 parts on 1M SIFT). Rows live in the part the router predicts (assign="router", the
-default: queries and data are routed alike) or in their graph part (assign="partition"); inserts
-always go where the router sends them.
+walk over these centres missed too many of the top-C parts (docs/design-notes.md). Rows live in
+the part the router predicts (assign="router", the default: queries and data are routed alike) or
+in their graph part (assign="partition"); inserts always go where the router sends them.
 """
 
 import time
@@ -46,7 +45,8 @@ class NeuralLshIndex(AnnannIndex):
     """Graph partition + neural router over the cluster engine (see the module docstring).
 
     n_parts: int, or a float multiple of sqrt(n); n_neighbors: K of the partitioned graph;
-    partitioner "metis" (the default: on 10k SIFT a lower cut than KaHIP fast, 8x sooner) or
+    partitioner "metis" (the default: a lower cut than KaHIP fast, and sooner, see
+    docs/design-notes.md) or
     "kahip" (kahip_mode fast / eco / strong); imbalance: the largest part
     is at most (1 + imbalance) x the mean; router: RouterConfig fields.
     """

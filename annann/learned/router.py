@@ -26,7 +26,8 @@ BN_EPSILON = 1e-3
 class RouterConfig:
     """Router shape and training. ``train_sample`` rows are drawn (seeded) from the data."""
 
-    hidden: tuple = (256,)  # one layer: on 1M SIFT fewer candidates than (512, 512), 2x faster
+    # one layer: fewer candidates than (512, 512) and faster (docs/design-notes.md)
+    hidden: tuple = (256,)
     epochs: int = 8
     batch_size: int = 512
     learning_rate: float = 1e-3

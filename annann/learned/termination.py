@@ -21,26 +21,41 @@ as build time) and ``search(q, k, C, target_recall=R)``.
 """
 
 import time
+
 import numpy as np
 
-from ..core.trees import flatten_trees
+from ..core.trees import StopModel, flatten_trees
 from ..core.validation import as_float_matrix, check_positive_int
 from ..data.groundtruth import exact_knn
 from ..ivf.index import ClusterIndex
 from ..ivf.scan import N_FEATURES
-from ..ivf.stop import StopModel
 
 TARGETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
 FIRST = 4  # clusters scanned before the prediction
 
 
-def _probe_model(first):
-    """A model that predicts 'every cluster' (one leaf of +64): a search with it runs the
-    adaptive path, writing the features, and scans all C clusters."""
+def _probe_model(first, leaf):
+    """A model of one leaf: a search with it runs the adaptive path, writing the features, and
+    goes as far as the leaf says (+64: the whole cap; -64: the first step only)."""
     trees = (np.full((1, 1), -1, np.int32), np.zeros((1, 1), np.float32),
              np.full((1, 1), -1, np.int32), np.full((1, 1), -1, np.int32),
-             np.full((1, 1), 64.0, np.float32))
+             np.full((1, 1), leaf, np.float32))
     return StopModel(first, trees, 0.0, np.array([1.0]), np.array([0.0]))
+
+
+def training_queries(X, ids, n_queries, k, metric, seed):
+    """(rows picked, their queries, their ids, the exact k nearest other rows' ids): a sample of
+    the indexed rows, each one's own row left out of its ground truth."""
+    n = X.shape[0]
+    if n <= k + 1:
+        raise ValueError(f"learned termination: {n} rows are too few for k={k}")
+    rng = np.random.default_rng(seed)
+    pick = rng.choice(n, size=min(n_queries, n), replace=False)
+    nn, _ = exact_knn(X, X[pick], k + 1, metric)
+    truth = np.empty((pick.shape[0], k), np.int64)
+    for t in range(pick.shape[0]):
+        truth[t] = ids[nn[t][nn[t] != pick[t]][:k]]
+    return pick, X[pick], ids[pick], truth
 
 
 def cluster_ranks(index, Q, truth):
@@ -67,78 +82,159 @@ def recall_at(ranks, clusters):
     return float((ranks <= np.asarray(clusters)[:, None]).mean())
 
 
-def fit_stop_model(index, X, ids=None, n_queries=2000, cap=None, first=FIRST, k=10,
-                   targets=TARGETS, seed=0, margin=None, progress=False):
-    """Train and calibrate a StopModel for a fitted, coded ClusterIndex over rows X (with ids,
-    default arange); attach it to the index and return it.
+def recall_rows(found, truth):
+    """Per query, the fraction of its true ids among the found ones."""
+    return np.array([np.isin(t, f).mean() for f, t in zip(found, truth)])
 
-    cap: the most clusters a query may scan (default 4 sqrt(n_clusters), at least 64).
-    """
-    if not index.coded:
-        raise ValueError("learned termination needs the coded scan (quantizer='rabitq')")
-    X = as_float_matrix(X, name="X", dim=index.dim)
-    n = X.shape[0]
-    ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
-    first = check_positive_int(first, "first")
-    n_queries = check_positive_int(n_queries, "n_queries", minimum=50)
-    if n <= k + 1:
-        raise ValueError(f"learned termination: {n} rows are too few for k={k}")
-    cap = int(cap) if cap is not None else max(64, int(4 * np.sqrt(index.n_clusters_)))
-    cap = min(cap, index.n_clusters_)
-    rng = np.random.default_rng(seed)
-    pick = rng.choice(n, size=min(n_queries, n), replace=False)
-    Q, qids = X[pick], ids[pick]
-    t0 = time.perf_counter()
-    # exact k nearest other rows (the query's own row dropped)
-    nn, _ = exact_knn(X, Q, k + 1, index.metric)
-    truth = np.empty((Q.shape[0], k), np.int64)
-    for t in range(Q.shape[0]):
-        row = nn[t][nn[t] != pick[t]][:k]
-        truth[t] = ids[row]
-    ranks = cluster_ranks(index, Q, truth)
-    # the features, from the same kernel queries run
-    index.set_stop_model(_probe_model(first))
-    index.search_batch(Q, k, C=cap, margin=margin, target_recall=1.0, exclude=qids)
-    features = index.last_features.copy()
-    index.set_stop_model(None)
-    need = np.minimum(ranks.max(axis=1), 2 * cap)
-    y = np.log2(np.maximum(need, 1))
-    # train on 70 %, calibrate the targets' shifts on the other 30 % by searching
-    order = rng.permutation(Q.shape[0])
-    cut = int(0.7 * Q.shape[0])
-    fit_rows, cal_rows = order[:cut], order[cut:]
+
+def fit_trees(features, y, seed):
+    """Gradient-boosted regression trees (scikit-learn, in fit only) of y on the features;
+    returns (the fitted model, its arrays, its base value)."""
     from sklearn.ensemble import GradientBoostingRegressor
 
     gbr = GradientBoostingRegressor(n_estimators=100, max_depth=3, learning_rate=0.1,
                                     subsample=0.8, random_state=seed)
-    gbr.fit(features[fit_rows], y[fit_rows])
+    gbr.fit(features, y)
     trees = flatten_trees([e[0] for e in gbr.estimators_], gbr.learning_rate)
     base = float(np.ravel(gbr.init_.predict(features[:1]))[0])
+    return gbr, trees, base
+
+
+def calibrate(model, targets, held, grid, measured):
+    """Each target's shift: the smallest on the grid whose cheap estimate held(shift) reaches
+    it, checked by measured(shift) (searching the calibration queries) and raised in steps of
+    0.25 until that reaches it too; a target the top of the grid does not reach gets the top.
+    Shifts never fall as targets rise."""
+    hi = float(grid[-1])
+    ceiling = measured(hi)
+    estimates = np.array([held(g) for g in grid])
+    shifts = []
+    for target in targets:
+        reach = np.flatnonzero(estimates >= target)
+        shift = float(grid[reach[0]]) if reach.size and ceiling >= target else hi
+        while shift < hi and measured(shift) < target:
+            shift = round(min(shift + 0.25, hi), 2)
+        shifts.append(shift)
+    model.shifts = np.maximum.accumulate(np.asarray(shifts, np.float64))
+
+
+def memo(fn):
+    """fn(shift) remembered per shift (a calibration search costs a pass over its queries)."""
+    seen = {}
+
+    def call(shift):
+        if shift not in seen:
+            seen[shift] = fn(shift)
+        return seen[shift]
+
+    return call
+
+
+def fit_stop_model(index, X, ids=None, n_queries=2000, cap=None, first=FIRST, k=10,
+                   targets=TARGETS, seed=0, margin=None):
+    """Train and calibrate a StopModel for a fitted, coded ClusterIndex over rows X (with ids,
+    default arange) and attach it to the index; returns it (with fit_seconds and cap).
+
+    Labels: log2 of the clusters a training query must scan to hold all k true neighbours
+    (where their clusters rank by centroid distance). cap: the most clusters a query may scan
+    (default 4 sqrt(n_clusters), at least 64).
+    """
+    if not index.coded:
+        raise ValueError("learned termination needs the coded scan (quantizer='rabitq')")
+    X = as_float_matrix(X, name="X", dim=index.dim)
+    ids = np.arange(X.shape[0], dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+    first = check_positive_int(first, "first")
+    n_queries = check_positive_int(n_queries, "n_queries", minimum=50)
+    cap = int(cap) if cap is not None else max(64, int(4 * np.sqrt(index.n_clusters_)))
+    cap = min(cap, index.n_clusters_)
+    t0 = time.perf_counter()
+    _, Q, qids, truth = training_queries(X, ids, n_queries, k, index.metric, seed)
+    ranks = cluster_ranks(index, Q, truth)
+    index.set_stop_model(_probe_model(first, 64.0))  # features from the kernel queries run
+    index.search_batch(Q, k, C=cap, margin=margin, target_recall=1.0, exclude=qids)
+    features = index.last_features.copy()
+    y = np.log2(np.maximum(np.minimum(ranks.max(axis=1), 2 * cap), 1))
+    order = np.random.default_rng(seed).permutation(Q.shape[0])
+    cut = int(0.7 * Q.shape[0])  # train on 70 %, calibrate on the other 30 %
+    fit_rows, cal_rows = order[:cut], order[cut:]
+    gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
     model = StopModel(first, trees, base, np.asarray(targets, np.float64),
                       np.zeros(len(targets)))
-    Qc, qc, tc = Q[cal_rows], qids[cal_rows], truth[cal_rows]
     index.set_stop_model(model)
+    Qc, qc, tc, pred = Q[cal_rows], qids[cal_rows], truth[cal_rows], \
+        gbr.predict(features[cal_rows])
 
+    @memo
     def measured(shift):
         model.shifts[:] = shift
         found, _ = index.search_batch(Qc, k, C=cap, margin=margin, target_recall=targets[0],
                                       exclude=qc)
-        return float(np.mean([np.isin(tc[t], found[t]).mean() for t in range(len(qc))]))
+        return float(recall_rows(found, tc).mean())
 
-    # the shift each target needs by the clusters that hold the neighbours (cheap, exact), then
-    # checked by searching and raised in steps until the searched recall reaches the target
-    pred = gbr.predict(features[cal_rows])
-    grid = np.arange(-4.0, np.log2(cap) + 1.0, 0.05)
-    held = np.array([recall_at(ranks[cal_rows],
-                               np.clip(np.ceil(2.0 ** (pred + g)), first, cap)) for g in grid])
-    shifts, hi = [], grid[-1]
-    for target in targets:
-        reach = np.flatnonzero(held >= target)
-        shift = grid[reach[0]] if reach.size else hi
-        while shift < hi and measured(shift) < target:
-            shift = min(shift + 0.25, hi)
-        shifts.append(shift)
-    model.shifts = np.maximum.accumulate(np.asarray(shifts, np.float64))
+    def held(shift):  # the neighbours whose clusters the predicted count holds
+        return recall_at(ranks[cal_rows], np.clip(np.ceil(2.0 ** (pred + shift)), first, cap))
+
+    calibrate(model, targets, held, np.round(np.arange(-4.0, np.log2(cap) + 1.0, 0.05), 2),
+              measured)
+    index.set_stop_model(model)
+    model.fit_seconds = time.perf_counter() - t0
+    model.cap = cap
+    return model
+
+
+BEAMS = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024)
+FIRST_BEAM = 16
+
+
+def fit_beam_model(index, X, ids=None, n_queries=2000, cap=1024, first_beam=FIRST_BEAM, k=10,
+                   targets=TARGETS, seed=0):
+    """Train and calibrate a StopModel for a fitted, coded KNNGraphIndex over rows X (with ids,
+    default arange) and attach it; returns it (with fit_seconds and cap).
+
+    Labels: log2 of the smallest beam of BEAMS (up to cap) whose walk finds all k true
+    neighbours of a training query; features: those of its first walk with beam first_beam."""
+    if not index.coded:
+        raise ValueError("learned termination needs the coded walk (quantizer='rabitq')")
+    X = as_float_matrix(X, name="X", dim=index.X.shape[1])
+    ids = np.arange(X.shape[0], dtype=np.int64) if ids is None else np.asarray(ids, np.int64)
+    first_beam = check_positive_int(first_beam, "first_beam")
+    cap = max(check_positive_int(cap, "cap"), first_beam)
+    n_queries = check_positive_int(n_queries, "n_queries", minimum=50)
+    t0 = time.perf_counter()
+    _, Q, qids, truth = training_queries(X, ids, n_queries, k, index.metric, seed)
+    index.set_stop_model(_probe_model(first_beam, -64.0))
+    index.search_batch(Q, k, beam=cap, target_recall=1.0, exclude=qids)
+    features = index.last_features.copy()
+    index.set_stop_model(None)
+    ladder = np.array([b for b in BEAMS if first_beam <= b <= cap] or [cap])
+    table = np.stack([recall_rows(index.search_batch(Q, k, beam=int(b), exclude=qids)[0],
+                                  truth) for b in ladder], axis=1)  # (queries, ladder)
+    full = table >= 1.0
+    need = np.where(full.any(axis=1), ladder[np.argmax(full, axis=1)], 2 * ladder[-1])
+    y = np.log2(need)
+    order = np.random.default_rng(seed).permutation(Q.shape[0])
+    cut = int(0.7 * Q.shape[0])
+    fit_rows, cal_rows = order[:cut], order[cut:]
+    gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
+    model = StopModel(first_beam, trees, base, np.asarray(targets, np.float64),
+                      np.zeros(len(targets)))
+    index.set_stop_model(model)
+    Qc, qc, tc, pred = Q[cal_rows], qids[cal_rows], truth[cal_rows], \
+        gbr.predict(features[cal_rows])
+
+    @memo
+    def measured(shift):
+        model.shifts[:] = shift
+        found, _ = index.search_batch(Qc, k, beam=cap, target_recall=targets[0], exclude=qc)
+        return float(recall_rows(found, tc).mean())
+
+    def held(shift):  # a walk with the predicted beam, read off the ladder's recalls
+        beams = np.clip(np.ceil(2.0 ** (pred + shift)), first_beam, cap)
+        at = np.minimum(np.searchsorted(ladder, beams), len(ladder) - 1)
+        return float(table[cal_rows, at].mean())
+
+    calibrate(model, targets, held, np.round(np.arange(-4.0, np.log2(cap) + 1.0, 0.05), 2),
+              measured)
     index.set_stop_model(model)
     model.fit_seconds = time.perf_counter() - t0
     model.cap = cap
@@ -182,4 +278,27 @@ class LearnedStopIndex(ClusterIndex):
                                     target_recall=target_recall, exclude=exclude)
 
 
-__all__ = ["StopModel", "fit_stop_model", "LearnedStopIndex", "TARGETS", "N_FEATURES"]
+__all__ = ["StopModel", "fit_stop_model", "fit_beam_model", "LearnedStopIndex", "TARGETS",
+           "N_FEATURES"]
+
+
+_warm = set()
+
+
+def warm_up(metric="euclidean"):
+    """Fit a small LearnedStopIndex on synthetic rows and search it with a target recall, so that
+    numba compiles the adaptive kernels (or loads them) now, not inside a timed fit; once per
+    process and metric. Returns the seconds it took (0.0 when already done)."""
+    from ..core.distances import check_metric
+    from ..data.synthetic import gaussian_clusters
+
+    metric = check_metric(metric)
+    if metric in _warm:
+        return 0.0
+    t0 = time.perf_counter()
+    X = gaussian_clusters(2052, 16, seed=0)
+    index = LearnedStopIndex(metric, n_clusters=32, stop_queries=200).fit(X[:2048])
+    index.search(X[-1], 5, target_recall=0.9)
+    index.search_batch(X[-4:], 5, target_recall=0.9)
+    _warm.add(metric)
+    return time.perf_counter() - t0

@@ -1,11 +1,14 @@
 """Adapter: ANNANN, the cluster engine in a learned space.
 
 Thin layer over annann.learned: AnnannIndex (autoencoder + DEC / k-NN term) or, with
-``space: graph-partition``, NeuralLshIndex (K-NN graph partition + neural router). Build
-parameters (one dict): n_clusters (int, or a float multiple of sqrt(n)), seed, M; the
-autoencoder's code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank, train_sample, epochs,
-hidden; Neural LSH's graph_k, partitioner, imbalance, assign, router_hidden, router_epochs,
-router_sample. Query argument: C, the number of clusters scanned.
+``space: graph-partition``, NeuralLshIndex (K-NN graph partition + neural router), or, with
+``space: learned-stop``, LearnedStopIndex (the raw-space cluster engine with learned adaptive
+termination). Build parameters (one dict): n_clusters (int, or a float multiple of sqrt(n)),
+seed, M; the autoencoder's code_dim, dec, gamma, knn_weight (0 = k-NN term off), rerank,
+train_sample, epochs, hidden; Neural LSH's graph_k, partitioner, imbalance, assign,
+router_hidden, router_epochs, router_sample; learned termination's stop_queries, stop_cap. Query
+arguments: C, the number of clusters scanned (learned-stop: the most), and for learned-stop the
+target recall the model predicts each query's cluster count for.
 """
 
 import numpy as np
@@ -14,6 +17,8 @@ from annann.ivf.index import warm_up
 from annann.learned.index import AnnannIndex
 from annann.learned.neural_lsh import NeuralLshIndex
 from annann.learned.neural_lsh import warm_up as warm_up_nlsh
+from annann.learned.termination import LearnedStopIndex
+from annann.learned.termination import warm_up as warm_up_stop
 from annann.core.validation import as_float_matrix
 
 from ..base.module import BaseANN
@@ -22,7 +27,8 @@ TRAIN_KEYS = ("code_dim", "dec", "gamma", "knn_weight", "train_sample", "epochs"
               "max_iter", "update_interval", "tol", "batch_size")
 NLSH_KEYS = ("graph_k", "partitioner", "imbalance", "assign", "router_hidden", "router_epochs",
              "router_sample")
-SPACES = ("autoencoder", "graph-partition")
+STOP_KEYS = ("stop_queries", "stop_cap")
+SPACES = ("autoencoder", "graph-partition", "learned-stop")
 
 
 class Annann(BaseANN):
@@ -33,7 +39,8 @@ class Annann(BaseANN):
         self.space = params.pop("space", "autoencoder")
         if self.space not in SPACES:
             raise ValueError(f"annann adapter: space must be one of {SPACES}, got {self.space!r}")
-        own = NLSH_KEYS if self.space == "graph-partition" else TRAIN_KEYS + ("rerank",)
+        own = {"graph-partition": NLSH_KEYS, "learned-stop": STOP_KEYS}.get(
+            self.space, TRAIN_KEYS + ("rerank",))
         unknown = set(params) - set(own) - {"n_clusters", "M", "seed"}
         if unknown:
             raise ValueError(f"annann adapter: unknown parameters {sorted(unknown)} for space "
@@ -41,7 +48,14 @@ class Annann(BaseANN):
         self.metric = metric
         self.n_clusters = params.get("n_clusters", 1.0)
         M, seed = int(params.get("M", 16)), int(params.get("seed", 0))
-        if self.space == "graph-partition":
+        self.target_recall = None
+        if self.space == "learned-stop":
+            self.rerank = 1
+            self.index = LearnedStopIndex(
+                metric, n_clusters=self.n_clusters, M=M, seed=seed,
+                stop_queries=int(params.get("stop_queries", 2000)),
+                stop_cap=params.get("stop_cap"))
+        elif self.space == "graph-partition":
             self.rerank = 1
             router = {"hidden": tuple(params.get("router_hidden", (256,))),
                       "epochs": int(params.get("router_epochs", 8)),
@@ -59,12 +73,18 @@ class Annann(BaseANN):
                                      M=M, seed=seed, train=self.train)
         if self.space == "graph-partition":  # kernels compiled here, not inside the timed fit
             warm_up_nlsh(metric, self.index.n_neighbors)
+        elif self.space == "learned-stop":
+            warm_up_stop(metric)
         else:
             warm_up(metric)
         self.C = 10
         self._set_name()
 
     def _set_name(self):
+        if self.space == "learned-stop":
+            self.name = (f"annann-stop(n_clusters={self.n_clusters}, C={self.C}, "
+                         f"target={self.target_recall})")
+            return
         cfg = self.index.config
         if self.space == "graph-partition":
             self.name = (f"annann-nlsh(n_parts={self.n_clusters}, "
@@ -79,20 +99,27 @@ class Annann(BaseANN):
         """Learn the space (encoder, or graph partition + router) and build the cluster index."""
         self.index.fit(as_float_matrix(X))
 
-    def set_query_arguments(self, C):
-        """Set C, the clusters scanned per query; resets the counters."""
+    def set_query_arguments(self, C, target_recall=None):
+        """Set C, the clusters scanned per query (with learned termination the most, and the
+        target recall it predicts for); resets the counters."""
         self.C = int(C)
+        if target_recall is not None and self.space != "learned-stop":
+            raise ValueError("annann adapter: target_recall needs space 'learned-stop'")
+        self.target_recall = None if target_recall is None else float(target_recall)
         self.index.counters.reset()
         self._set_name()
 
+    def _kw(self):
+        return {"target_recall": self.target_recall} if self.space == "learned-stop" else {}
+
     def query(self, q, n):
         """Ids of the n approximate nearest neighbours of q."""
-        ids, _ = self.index.search(q, n, C=self.C)
+        ids, _ = self.index.search(q, n, C=self.C, **self._kw())
         return ids
 
     def batch_query(self, X, n):
         """Answer every row of X at once; results go to self.res."""
-        ids, _ = self.index.search_batch(X, n, C=self.C)
+        ids, _ = self.index.search_batch(X, n, C=self.C, **self._kw())
         self.res = [row[row >= 0] for row in np.asarray(ids)]
 
     def get_additional(self):
