@@ -11,6 +11,7 @@ the loader, the provenance header, atomic result files and the recall / QPS help
 - ``bench_graph_search``: K-NN graph search vs hnswlib and pynndescent
 - ``bench_kmeans``: k-means settings of the cluster index (recall vs vectors scanned)
 - ``bench_knngraph``: K-NN graph build (LSH vs random start vs pynndescent), then search
+- ``bench_termination``: learned adaptive termination (cluster and graph engines) vs the raw twins
 - ``check_lanes``: does ``reproduce --parallelism 2`` change the QPS?
 - ``dist_cost_model``: the distributed build's cost model, extrapolated to 1B rows
 - ``profile_graph_query``: where the time of one K-NN graph query goes

@@ -64,13 +64,15 @@ import numpy as np
 
 from annann.core.memory import release_free_memory
 from annann.ivf.index import ClusterIndex
+from benchmarks import common
 from benchmarks.common import (ROOT, Log, data_path, fmt_range, header_lines, l2_space,
                                load_data, options, path_bytes, ratio_range, recall_of, rss_bytes,
                                run_info, thin_grid, time_queries, write_atomic)
 from benchmarks.common import frontier as pareto, pareto_at as qps_at
 
 K = 10
-LADDER = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200, 256]
+LADDER = [1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 20, 24, 32, 40, 48, 64, 80, 96, 128, 160, 200, 256,
+          320, 400, 512, 640, 800]
 RERANKS = [1]  # routing candidates per scanned cluster: 1, the centroid HNSW ranks in raw space
 MARGINS = [1.0, 1.9]
 TARGETS = (0.8, 0.9, 0.95, 0.99)
@@ -116,22 +118,8 @@ CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)
 
 
 def check_peers(names):
-    """Import every selected peer's modules; SystemExit naming the missing ones (and how to
-    leave them out) if any fails."""
-    missing = []
-    for name in names:
-        for module in PEER_MODULES.get(name, ()):
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:  # ModuleNotFoundError, or a broken build of the library
-                missing.append((name, f"{name} (import {module}: {exc}; pip install "
-                                      f"{PIP_NAMES[name]} or pip install -e .[peers])"))
-                break
-    if missing:
-        gone = {n for n, _ in missing}
-        raise SystemExit("bench_cluster_index: peer(s) not installed: "
-                         + "; ".join(m for _, m in missing) + ". Install them, or leave them "
-                         f"out: --systems {','.join(n for n in names if n not in gone)}")
+    """SystemExit naming the selected peers that do not import (``common.check_peers``)."""
+    common.check_peers("bench_cluster_index", names, PEER_MODULES, PIP_NAMES)
 
 
 def measured_build(fn):

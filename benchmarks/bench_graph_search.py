@@ -39,7 +39,6 @@ distance). Writes results/knngraph/search_<tag>.{md,json,log,png}.
 
 import argparse
 import gc
-import importlib
 import json
 import os
 import pickle
@@ -55,6 +54,7 @@ from annann.core.atomic import atomic_path
 from annann.core.cpus import usable_cpus
 from annann.core.memory import release_free_memory
 from annann.graph.index import KNNGraphIndex
+from benchmarks import common
 from benchmarks.common import (ROOT, Log, data_path, fmt_range, frontier, header_lines,
                                l2_space, load_data, options, pareto_at, path_bytes, ratio_range,
                                recall_of, rss_bytes, run_info, thin_grid, time_queries,
@@ -94,21 +94,8 @@ CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)
 
 
 def check_peers(names):
-    """Import every selected peer's modules; SystemExit naming the missing ones (and how to
-    leave them out) if any fails."""
-    missing = []
-    for name in names:
-        for module in PEER_MODULES.get(name, ()):
-            try:
-                importlib.import_module(module)
-            except ImportError as exc:  # ModuleNotFoundError, or a broken build of the library
-                missing.append(f"{name} (import {module}: {exc}; pip install {PIP_NAMES[name]} "
-                               "or pip install -e .[peers])")
-                break
-    if missing:
-        rest = [n for n in names if n not in {m.split(" ")[0] for m in missing}]
-        raise SystemExit("bench_graph_search: peer(s) not installed: " + "; ".join(missing)
-                         + f". Install them, or leave them out: --systems {','.join(rest)}")
+    """SystemExit naming the selected peers that do not import (``common.check_peers``)."""
+    common.check_peers("bench_graph_search", names, PEER_MODULES, PIP_NAMES)
 
 
 def measured_build(fn):

@@ -13,6 +13,7 @@ read with ``annann.data.datasets.read_dataset`` (validated layout), never with h
 
 import argparse
 import dataclasses
+import importlib
 import os
 import sys
 import time
@@ -261,3 +262,23 @@ class Log:
 
     def text(self):
         return "\n".join(self.lines) + "\n"
+
+
+def check_peers(script, names, modules, pip_names):
+    """Import every selected peer's modules (``modules[name]``, a tuple); SystemExit naming the
+    missing ones, how to install them (``pip_names[name]``) and the ``--systems`` that leaves
+    them out. Called before any data is loaded, so a missing peer costs nothing."""
+    missing = []
+    for name in names:
+        for module in modules.get(name, ()):
+            try:
+                importlib.import_module(module)
+            except ImportError as exc:  # ModuleNotFoundError, or a broken build of the library
+                missing.append((name, f"{name} (import {module}: {exc}; pip install "
+                                      f"{pip_names[name]} or pip install -e .[peers])"))
+                break
+    if missing:
+        gone = {n for n, _ in missing}
+        raise SystemExit(f"{script}: peer(s) not installed: "
+                         + "; ".join(m for _, m in missing) + ". Install them, or leave them "
+                         f"out: --systems {','.join(n for n in names if n not in gone)}")

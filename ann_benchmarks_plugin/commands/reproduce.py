@@ -64,19 +64,24 @@ class Target:
 
 
 # The learned-space variants (ae, dec) are compared in their own study (results/annann); here
-# ANNANN runs its best variant only, which keeps the small sets to a few minutes. The small and
+# ANNANN runs its best variant only (and learned termination), which keeps the small sets to a
+# few minutes; on the medium and large sets each peer runs its first (upstream's main) group,
+# the studies in results/knngraph and results/cluster_index run the others. The small and
 # medium sets run two definitions at a time, one per core: their time goes to one-time costs that
 # do not need the whole machine (pynndescent's JIT compilation in every process, longer on a
 # fresh install, docs/design-notes.md; ANNANN's training) and to single-threaded queries. The 1M
 # set runs one at a
 # time so that every build has both cores and the memory.
-BEST_GROUPS = (("annann", ("ae-knn",)), ("annann-raw", ("4sqrt-n",)), ("knngraph-lsh", ("K-20",)))
+BEST_GROUPS = (("annann", ("ae-knn", "learned-stop")), ("annann-raw", ("4sqrt-n",)),
+               ("knngraph-lsh", ("K-20",)), ("glass", ("R-32",)), ("symphonyqg", ("degree-32",)),
+               ("rabitq-ivf", ("4sqrt-n-7bit",)), ("lorann", ("sqrt-n",)),
+               ("scann", ("leaves-2000",)))
 SLOW_FIRST = ("pynndescent", "annann")  # the longest builds start first so lanes end together
 TARGETS = (
     Target("bigann-10k-128-euclidean", "small",
-           run_groups=(("annann", ("ae-knn",)),), lanes=2),
+           run_groups=(("annann", ("ae-knn", "learned-stop")),), lanes=2),
     Target("glove-twitter-12k-25-angular", "small",
-           run_groups=(("annann", ("ae-knn",)),), lanes=2),
+           run_groups=(("annann", ("ae-knn", "learned-stop")),), lanes=2),
     Target("fashion-mnist-784-euclidean", "medium", queries=1000, runs=1,
            run_groups=BEST_GROUPS, lanes=2),
     Target("fg-sift-128-euclidean", "large", queries=1000, runs=1,

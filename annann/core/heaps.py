@@ -106,6 +106,29 @@ def min_heap_push(keys, ids, size, key, j):
     return size + 1
 
 
+@njit(cache=True)
+def min_heapify(keys, ids, size):
+    """Make keys/ids[:size] a min-heap by key, in place, bottom-up: O(size), where sorting would
+    be O(size log size) for a consumer that pops only the first few."""
+    for root in range(size // 2 - 1, -1, -1):
+        pos = root
+        key = keys[pos]
+        j = ids[pos]
+        while True:
+            child = 2 * pos + 1
+            if child >= size:
+                break
+            if child + 1 < size and keys[child + 1] < keys[child]:
+                child += 1
+            if keys[child] >= key:
+                break
+            keys[pos] = keys[child]
+            ids[pos] = ids[child]
+            pos = child
+        keys[pos] = key
+        ids[pos] = j
+
+
 @njit(cache=True, inline="always")
 def min_heap_pop(keys, ids, size):
     """Remove the smallest entry of the min-heap keys/ids[:size]; returns (its id, new size)."""

@@ -19,7 +19,9 @@ more than it saves.
 
 A query q is rotated once (q' = Pq); for a centre c its residual q_r = q' - Pc is quantised to
 4-bit unsigned integers u (``quantize_query``: low + delta * u), kept as four bit planes, so
-<bits, u> = sum_j 2^j popcount(bits & plane_j): four AND + popcount per 64 coordinates. Then
+<bits, u> = sum_j 2^j popcount(bits & plane_j): four AND + popcount per 64 coordinates. (Both
+engines quantise q' itself once per query instead, with the centre's part folded into the
+stored factors: ``encode_against``.) Then
 
     |o - q|^2 ~ add + |q_r|^2 + rescale * (2 (delta <bits, u> + low ones) - sum_i q_r_i)
 
@@ -45,6 +47,7 @@ QUERY_BITS = 4
 LEVELS = (1 << QUERY_BITS) - 1
 FACTORS = 3
 ADD, RESCALE, ERROR = range(FACTORS)
+OFFSET = ADD  # the same slot once a fixed centre is folded in (``encode_against``)
 EPSILON = 1.9  # RaBitQ's epsilon_0: the bound holds with probability ~ 1 - 2 exp(-eps^2 / 2)
 
 
@@ -185,6 +188,23 @@ def estimate_distance(ip, ones, add, rescale, delta, low, qsum, qn2):
     """The estimated squared distance of a coded vector (its factors) to the query."""
     return add + qn2 + rescale * (np.float32(2.0) * (delta * np.float32(ip)
                                                      + low * np.float32(ones)) - qsum)
+
+
+def encode_against(R, centres):
+    """(codes, factors) of residuals R = o' - c' from fixed centres c' (one row each), the
+    additive factor folded so that the query is quantised once, not once per centre:
+
+        offset = |r|^2 + rescale * (sum(c') - 2 <bits, c'>)
+
+    since <bits, q' - c'> = <bits, q'> - <bits, c'>; a query q' then estimates
+    |o - q|^2 ~ offset + |q' - c'|^2 + rescale * (2 <bits, q'> - sum(q')). The graph keeps the
+    same fold per neighbour with the node as centre (``graph.coded_search``)."""
+    R = np.ascontiguousarray(R, dtype=np.float32)
+    codes, factors = encode(R)
+    centres = np.asarray(centres, dtype=np.float32)
+    ip_c = np.where(R > 0, centres, np.float32(0.0)).sum(1, dtype=np.float64)
+    factors[OFFSET] += factors[RESCALE] * (centres.sum(1, dtype=np.float64) - 2.0 * ip_c)
+    return codes, factors
 
 
 def encode(R):

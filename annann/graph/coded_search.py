@@ -53,7 +53,7 @@ def block_layout(padded, degree):
     return row, factors, ids, codes, words
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, fastmath=True)
 def encode_blocks(rows, neighbors, degrees, R, f32, i32, u64, layout):
     """Fill each node's block (see the module docstring) from the rotated rows and the search
     graph: the first min(degree, R) neighbours of each node, coded against the node. f32 / i32
@@ -85,13 +85,11 @@ def encode_blocks(rows, neighbors, degrees, R, f32, i32, u64, layout):
             for i in range(P):
                 r[i] = rows[o, i] - rows[p, i]
             encode_residual(r, code, fac, 0)
-            ip_p = 0.0  # <bits, p'>
             for w in range(W):
-                word = code[w, 0]
-                u64[p, o_codes + w * R + s] = word
-                for b in range(64):
-                    if (word >> np.uint64(b)) & np.uint64(1):
-                        ip_p += rows[p, w * 64 + b]
+                u64[p, o_codes + w * R + s] = code[w, 0]
+            ip_p = np.float32(0.0)  # <bits, p'>: the coordinates where the residual is positive
+            for i in range(P):
+                ip_p += rows[p, i] if r[i] > 0 else np.float32(0.0)
             f32[p, o_fac + OFFSET * R + s] = fac[0, 0] + fac[RESCALE, 0] * (psum - 2.0 * ip_p)
             f32[p, o_fac + RESCALE * R + s] = fac[RESCALE, 0]
             f32[p, o_fac + ERROR * R + s] = fac[ERROR, 0]

@@ -37,7 +37,6 @@ from .search_graph import prepare_search_graph
 EMPTY_TREES = empty_trees()
 INITS = ("lsh", "random")
 QUANTIZERS = ("rabitq", "none")
-CODED_DEGREE = 32  # the search graph's degree with codes: one block of 32 neighbour codes
 
 
 def _check_fraction(value, name, low, high, low_open=True):
@@ -59,7 +58,8 @@ class KNNGraphIndex:
     default ``nndescent.default_pool_size``), max_candidates (per-node new/old candidate lists; default
     rho*pool_size), early_abandon / triangle_bound / inner_product (distance pruning switches),
     max_degree and prune_alpha (search graph; alpha 1.05 keeps some longer edges, as Vamana's
-    alpha does; max_degree defaults to 2K, or 32 with codes), quantizer ("rabitq": the walk
+    alpha does; max_degree defaults to 2K: a node's block holds that many neighbour codes; a cap
+    of 32 cut the hub nodes' lists and the recall the walk reaches), quantizer ("rabitq": the walk
     reads each node's block of neighbour codes, see ``coded_search``; "none": full rows),
     entry_tables (LSH tables hashed per query), reorder
     (store the graph in the first LSH table's leaf order for memory locality; answers keep the
@@ -101,8 +101,7 @@ class KNNGraphIndex:
         if quantizer not in QUANTIZERS:
             raise ValueError(f"quantizer: must be one of {QUANTIZERS}, got {quantizer!r}")
         self.quantizer = quantizer
-        default_degree = CODED_DEGREE if quantizer == "rabitq" else 2 * self.n_neighbors
-        self.max_degree = (default_degree if max_degree is None
+        self.max_degree = (2 * self.n_neighbors if max_degree is None
                            else check_positive_int(max_degree, "max_degree"))
         self.prune_alpha = _check_fraction(prune_alpha, "prune_alpha", 0.0, 10.0)
         self.entry_tables = check_positive_int(entry_tables, "entry_tables")

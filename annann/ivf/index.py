@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from ..core.distances import check_metric, normalize_rows, to_metric
 from ..core.index_format import IndexFormatError, IndexWriter, read_index
 from ..core.memory import release_free_memory
-from ..core.rabitq import EPSILON, FACTORS, code_words, encode
+from ..core.rabitq import EPSILON, FACTORS, code_words, encode_against
 from ..core.rotation import Rotation
 from ..core.stats import SearchCounters
 from ..core.trees import StopModel, empty_trees
@@ -36,8 +36,8 @@ from ..core.validation import (NotFittedError, as_float_matrix, as_ids, as_query
                                check_positive_int)
 from .centroid_graph import CentroidGraph
 from .kmeans import REFINE_ITERS, assign_nearest, fit_centers, group_sums, resolve_n_clusters
-from .scan import N_FEATURES, search_queries, search_queries_coded, search_query, \
-    search_query_coded
+from .scan import N_FEATURES, search_one_coded, search_queries, search_queries_coded, \
+    search_query
 
 EMPTY_TREES = empty_trees()
 from .store import STORAGE_MODES, ClusterStore
@@ -80,6 +80,7 @@ class ClusterIndex:
         self.last_stats = {}
         self.counters = SearchCounters()
         self._store = None
+        self._args_cache = None
 
     # ---- spaces ------------------------------------------------------------------------------
     def _internal(self, X):
@@ -172,10 +173,13 @@ class ClusterIndex:
             c, f = self._codes_of(np.asarray(s.vectors[a:b]), labels[a:b])
             codes[:, a:b], factors[:, a:b] = c, f
         s.set_columns({"codes": codes, "factors": factors})
+        self._changed()
 
     def _codes_of(self, V, labels):
-        """(codes, factors) of internal rows V stored in clusters labels."""
-        return encode(self._rotation.rows(V) - self._code_centres[labels])
+        """(codes, factors) of internal rows V stored in clusters labels, the clusters' code
+        centres folded in (``core.rabitq.encode_against``)."""
+        centres = self._code_centres[labels]
+        return encode_against(self._rotation.rows(V) - centres, centres)
 
     def _columns_of(self, V, labels):
         if not self.coded:
@@ -198,6 +202,7 @@ class ClusterIndex:
         counts = self._store.counts
         sums = self._store.cluster_sums()
         self._centroids = (sums / np.maximum(counts, 1)[:, None]).astype(np.float32)
+        self._changed()
 
     # ---- search ------------------------------------------------------------------------------
     def _candidates(self, C):
@@ -247,14 +252,22 @@ class ClusterIndex:
         m = self.stop_model
         return m.first, m.trees, np.float32(m.base), np.float32(m.shift(target_recall))
 
-    def _coded_query(self, z, v, C, k, margin, target_recall, exclude, features, out_i, out_d):
-        """One coded query through the kernel; returns (found, scanned, exact, comps, used)."""
-        s, g = self._store, self._graph
-        first, trees, base, shift = self._stop_args(target_recall)
-        return search_query_coded(
-            s.vectors, s.slot_ids, s.starts, s.counts, self._largest, self._centroids,
-            *self._coded_args(), z, v, C, k, margin, self.rerank, first, trees, base, shift,
-            exclude, features, *g.walk_args(), self._q_rot, out_i, out_d)
+    def _static_args(self):
+        """The kernel's arguments that stay put between queries, around the query (store
+        arrays, codes, centres, rotation) and after it (the centroid graph, scratch): gathered
+        once and kept until the index changes (``_changed``), since building them costs a few
+        microseconds of a query that takes tens."""
+        if self._args_cache is None:
+            s, g = self._store, self._graph
+            before = (s.vectors, s.slot_ids, s.starts, s.counts, self._largest, self._centroids,
+                      *self._coded_args())
+            after = (*g.walk_args(), self._q_rot, self.metric == "angular")
+            self._args_cache = (before, after)
+        return self._args_cache
+
+    def _changed(self):
+        """Forget what was gathered from the index's arrays (after fit, add, remove, load)."""
+        self._args_cache = None
 
     def search(self, q, k, C=10, margin=None, target_recall=None):
         """(ids int64 (<=k,), distances float32) of the k nearest among the C scanned clusters.
@@ -271,15 +284,24 @@ class ClusterIndex:
         k = check_k(k, self.size)
         C, n_cand = self._candidates(C)
         margin = self._margin(margin)
-        q = as_query_vector(q, self.dim)
+        coded_plain = self.coded and self.transform is None and self.metric != "angular"
+        q = as_query_vector(q, self.dim, finite=not coded_plain)  # else the kernel checks
         v = normalize_rows(q[None, :])[0] if self.metric == "angular" else q
         z = v if self.transform is None else self._route(q[None, :], v[None, :])[0]
         out_i = np.empty(k, dtype=np.int64)
         out_d = np.empty(k, dtype=np.float32)
         s, g = self._store, self._graph
         if self.coded:
-            found, scanned, exact, comps, used = self._coded_query(
-                z, v, C, k, margin, target_recall, -1, self._features, out_i, out_d)
+            before, after = self._static_args()
+            found, scanned, exact, comps, used = search_one_coded(
+                *before, z, v, C, k, margin, self.rerank, *self._stop_args(target_recall),
+                self._features, *after, out_i, out_d)
+            if found < 0:
+                as_query_vector(q, self.dim)  # raises, naming the problem
+            self.last_stats = {"scanned": scanned, "exact": exact, "dist_comps": exact + comps,
+                               "clusters": used}
+            self.counters.add(1, exact + comps, scanned)
+            return out_i[:found], out_d[:found]
         else:
             if target_recall is not None:
                 self._stop_args(target_recall)  # raises: no model on the exact scan
@@ -352,6 +374,7 @@ class ClusterIndex:
         labels, _ = assign_nearest(self._route(X, V), self._routing)
         self._store.add(V, labels, ids, self._columns_of(V, labels))
         self._shift_centroids(V, labels.astype(np.int64), +1)
+        self._changed()
 
     def remove(self, ids):
         """Delete ids (unknown ids raise before anything changes)."""
@@ -361,6 +384,7 @@ class ClusterIndex:
             return
         clusters, removed = self._store.remove(ids)
         self._shift_centroids(removed, clusters.astype(np.int64), -1)
+        self._changed()
 
     def update(self, X, ids):
         """Replace the vectors of existing ids (validated fully before any change)."""
@@ -374,6 +398,7 @@ class ClusterIndex:
         self._shift_centroids(removed, clusters.astype(np.int64), -1)
         self._store.add(V, labels, ids, self._columns_of(V, labels))
         self._shift_centroids(V, labels.astype(np.int64), +1)
+        self._changed()
 
     # ---- introspection -----------------------------------------------------------------------
     def labels_of(self, ids):
@@ -428,6 +453,7 @@ class ClusterIndex:
         """Arrays, graph file and state of the index into an open IndexWriter (names prefixed)."""
         s = self._store
         s.compact()
+        self._changed()
         n = s.size
         w.state[prefix + "shape"] = {"size": n, "dim": self.dim, "embed_dim": self.embed_dim,
                                      "n_clusters": self.n_clusters_,

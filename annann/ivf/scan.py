@@ -20,16 +20,16 @@ estimate, so the bound has a threshold to work against from the start.
 import numpy as np
 from numba import njit
 
-from ..core.distances import sq_l2_block, sq_l2_vec
-from ..core.heaps import heap_push, select_kth, sort_pairs
+from ..core.distances import convert_distances, sq_l2_block, sq_l2_vec
+from ..core.heaps import heap_push, min_heap_pop, min_heapify, sort_pairs
 from ..core.prefetch import prefetch_row, prefetch_span
-from ..core.rabitq import ADD, ERROR, QUERY_BITS, RESCALE, estimate_distance, ip_columns, \
+from ..core.rabitq import ERROR, OFFSET, QUERY_BITS, RESCALE, estimate_distance, ip_columns, \
     quantize_query
 from ..core.rotation import rotate_into
 from ..core.trees import predict_trees
 from .centroid_graph import EXACT, MIN_EF, route
 
-PREFETCH = 8  # rows requested ahead of the exact distance being computed
+PREFETCH = 8  # heap entries whose rows are requested ahead of the exact distance computed
 
 
 @njit(cache=True)
@@ -135,19 +135,22 @@ def search_queries(vectors, slot_ids, starts, counts, centroids, Z, Q, C, k, cen
 
 
 @njit(cache=True, fastmath=True, inline="always")
-def estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, qr, planes, acc, ones, est,
-                     lower, margin):
+def estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, planes, delta, low, qsum,
+                     acc, ones, est, lower, margin):
     """Estimated distances (est) and their lower bounds (est - margin * error) of the n members
-    of cluster c, stored from row s0."""
-    for i in range(qr.shape[0]):
-        qr[i] = q_rot[i] - centres_rot[c, i]
-    delta, low, qsum, qn2, qn = quantize_query(qr, planes)
+    of cluster c, stored from row s0, for the rotated query q_rot quantised once into planes
+    (the centre's part is folded into the factors: ``core.rabitq.encode_against``)."""
+    qn2 = np.float32(0.0)
+    for i in range(q_rot.shape[0]):
+        t = q_rot[i] - centres_rot[c, i]
+        qn2 += t * t
+    qn = np.sqrt(qn2)
     ip_columns(codes, s0, n, planes, acc, ones)
     u0 = np.uint64(s0)  # unsigned offsets: the loop vectorises (see core.rabitq)
     for r in range(n):
         u = u0 + np.uint64(r)
-        e = estimate_distance(acc[r], ones[r], factors[ADD, u], factors[RESCALE, u], delta, low,
-                              qsum, qn2)
+        e = estimate_distance(acc[r], ones[r], factors[OFFSET, u], factors[RESCALE, u], delta,
+                              low, qsum, qn2)
         est[r] = e
         err = factors[ERROR, u]  # 0 for a member at its centre: exact, even with margin inf
         lower[r] = e - margin * err * qn if err > 0 else e
@@ -155,12 +158,14 @@ def estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, qr, planes, a
 
 @njit(cache=True, fastmath=True)
 def scan_codes(starts, counts, slot_ids, codes, factors, centres_rot, chosen, t0, t1, skip,
-               n_skip, q_rot, margin, exclude, scratch, cand_lb, cand_row, m, up_i, up_d):
+               n_skip, q_rot, query, margin, exclude, scratch, cand_lb, cand_row, m, up_i, up_d):
     """Pass 1 over chosen[t0:t1] (clusters in skip[:n_skip] left out): estimate every member,
     keep (lower bound, row) of those whose lower bound beats the k-th smallest upper bound so far
     (up_i / up_d, a max-heap), the row of id ``exclude`` never. Returns (cand_lb, cand_row, kept
-    so far, scanned): the two arrays are replaced by larger ones when they fill up."""
-    qr, planes, acc, ones, est, lower = scratch
+    so far, scanned): the two arrays are replaced by larger ones when they fill up. query:
+    (planes, delta, low, sum) of the rotated query quantised once (``core.rabitq``)."""
+    acc, ones, est, lower = scratch
+    planes, delta, low, qsum = query
     scanned = 0
     for t in range(t0, t1):
         c = chosen[t]
@@ -178,8 +183,8 @@ def scan_codes(starts, counts, slot_ids, codes, factors, centres_rot, chosen, t0
                 prefetch_span(codes, w, starts[nxt], counts[nxt])
             for f in range(factors.shape[0]):
                 prefetch_span(factors, f, starts[nxt], counts[nxt])
-        estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, qr, planes, acc, ones, est,
-                         lower, margin)
+        estimate_members(codes, factors, centres_rot, c, s0, n, q_rot, planes, delta, low, qsum,
+                         acc, ones, est, lower, margin)
         if m + n > cand_lb.shape[0]:
             grown = max(2 * cand_lb.shape[0], m + n)
             lb2 = np.empty(grown, dtype=np.float32)
@@ -203,8 +208,10 @@ def scan_codes(starts, counts, slot_ids, codes, factors, centres_rot, chosen, t0
 @njit(cache=True, fastmath=True)
 def rerank_kept(vectors, slot_ids, q, cand_lb, cand_row, m, bound, k, out_i, out_d):
     """Pass 2: exact distances of the kept rows whose lower bound is below ``bound``, nearest
-    lower bound first, each row prefetched PREFETCH ahead; stops at the first lower bound beyond
-    the k-th exact distance. Returns (found, exact distances computed)."""
+    lower bound first (popped from a min-heap built in linear time: a pass stops after a few of
+    them, so sorting them all would cost more than the distances), the rows next in line
+    prefetched; stops at the first lower bound beyond the k-th exact distance. Returns (found,
+    exact distances computed)."""
     ids = np.full((1, k), -1, dtype=np.int64)
     keys = np.full((1, k), np.inf, dtype=np.float32)
     keep = 0
@@ -213,17 +220,13 @@ def rerank_kept(vectors, slot_ids, q, cand_lb, cand_row, m, bound, k, out_i, out
             cand_lb[keep] = cand_lb[j]
             cand_row[keep] = cand_row[j]
             keep += 1
-    order = np.argsort(cand_lb[:keep])
-    for j in range(min(PREFETCH, keep)):
-        prefetch_row(vectors, cand_row[order[j]])
+    min_heapify(cand_lb, cand_row, keep)
     exact = 0
-    for j in range(keep):
-        if j + PREFETCH < keep:
-            prefetch_row(vectors, cand_row[order[j + PREFETCH]])
-        o = order[j]
-        if cand_lb[o] >= keys[0, 0]:
-            break
-        row = cand_row[o]
+    size = keep
+    while size > 0 and cand_lb[0] < keys[0, 0]:
+        for j in range(1, min(PREFETCH, size)):  # the heap's top levels: next in line
+            prefetch_row(vectors, cand_row[j])
+        row, size = min_heap_pop(cand_lb, cand_row, size)
         d = sq_l2_vec(q, vectors, row)
         exact += 1
         if d < keys[0, 0]:
@@ -287,10 +290,11 @@ def search_query_coded(vectors, slot_ids, starts, counts, largest, centroids, co
     n_chosen, c2 = rank_clusters(centroids, counts, cand, q, n_route, chosen, chosen_d)
     comps += c2
     rotate_into(q, signs, block, q_rot)
+    planes = np.empty((QUERY_BITS, codes.shape[0]), np.uint64)
+    delta, low, qsum, _, _ = quantize_query(q_rot, planes)
+    query = (planes, delta, low, qsum)
     largest = max(largest, 1)  # the largest cluster: scratch for any of them
-    P = q_rot.shape[0]
-    scratch = (np.empty(P, dtype=np.float32), np.empty((QUERY_BITS, codes.shape[0]), np.uint64),
-               np.empty(largest, np.int64), np.empty(largest, np.int64),
+    scratch = (np.empty(largest, np.int64), np.empty(largest, np.int64),
                np.empty(largest, np.float32), np.empty(largest, np.float32))
     room = 0
     for t in range(n_chosen):
@@ -303,13 +307,13 @@ def search_query_coded(vectors, slot_ids, starts, counts, largest, centroids, co
     if not adaptive:
         cand_lb, cand_row, m, scanned = scan_codes(
             starts, counts, slot_ids, codes, factors, centres_rot, chosen, 0, n_chosen, none, 0,
-            q_rot, margin, exclude, scratch, cand_lb, cand_row, 0, up_i, up_d)
+            q_rot, query, margin, exclude, scratch, cand_lb, cand_row, 0, up_i, up_d)
         used = n_chosen
     else:
         f = min(first, n_chosen)
         cand_lb, cand_row, m, scanned = scan_codes(
             starts, counts, slot_ids, codes, factors, centres_rot, chosen, 0, f, none, 0, q_rot,
-            margin, exclude, scratch, cand_lb, cand_row, 0, up_i, up_d)
+            query, margin, exclude, scratch, cand_lb, cand_row, 0, up_i, up_d)
         stop_features(chosen_d, n_chosen, first, up_d[0, 0], features)
         used = clusters_for(predict_trees(features, trees[0], trees[1], trees[2], trees[3],
                                           trees[4], base), shift, f, C)
@@ -323,16 +327,36 @@ def search_query_coded(vectors, slot_ids, starts, counts, largest, centroids, co
             comps += c1 + c2
             cand_lb, cand_row, m, s2 = scan_codes(
                 starts, counts, slot_ids, codes, factors, centres_rot, chosen, 0, n_chosen, done,
-                f, q_rot, margin, exclude, scratch, cand_lb, cand_row, m, up_i, up_d)
+                f, q_rot, query, margin, exclude, scratch, cand_lb, cand_row, m, up_i, up_d)
         else:
             cand_lb, cand_row, m, s2 = scan_codes(
                 starts, counts, slot_ids, codes, factors, centres_rot, chosen, f,
-                min(used, n_chosen), none, 0, q_rot, margin, exclude, scratch, cand_lb, cand_row,
+                min(used, n_chosen), none, 0, q_rot, query, margin, exclude, scratch, cand_lb, cand_row,
                 m, up_i, up_d)
         scanned += s2
         used = min(used, n_chosen)
     found, exact = rerank_kept(vectors, slot_ids, q, cand_lb, cand_row, m, up_d[0, 0], k, out_i,
                                out_d)
+    return found, scanned, exact, comps, used
+
+
+@njit(cache=True)
+def search_one_coded(vectors, slot_ids, starts, counts, largest, centroids, codes, factors,
+                     centres_rot, signs, block, z, q, C, k, margin, r, first, trees, base, shift,
+                     features, centres, bottom, bottom_degrees, upper, upper_degrees, upper_start,
+                     entry, top_level, exact_route, bits, touched, q_rot, angular, out_i, out_d):
+    """search_query_coded for one query of the public search: found is -1 for a query holding
+    NaN or inf (the caller raises, naming it), and the distances come back in the metric (L2,
+    or 1 - cosine on unit rows), as ``core.distances.convert_distances`` makes them."""
+    for i in range(q.shape[0]):  # no fastmath here: it would drop the check
+        if not np.isfinite(q[i]) or not np.isfinite(z[i % z.shape[0]]):
+            return -1, 0, 0, 0, 0
+    found, scanned, exact, comps, used = search_query_coded(
+        vectors, slot_ids, starts, counts, largest, centroids, codes, factors, centres_rot, signs,
+        block, z, q, C, k, margin, r, first, trees, base, shift, -1, features, centres, bottom,
+        bottom_degrees, upper, upper_degrees, upper_start, entry, top_level, exact_route, bits,
+        touched, q_rot, out_i, out_d)
+    convert_distances(out_d[:found], angular)
     return found, scanned, exact, comps, used
 
 

@@ -44,6 +44,7 @@ def test_index_bytes_count_every_array(bench, bigann10k):
 
 
 def test_a_missing_peer_stops_the_run_with_a_clear_message(bench, monkeypatch, tmp_path):
+    monkeypatch.setattr(bench, "PEER_MODULES", {name: ("json",) for name in bench.PEER_MODULES})
     monkeypatch.setitem(bench.PEER_MODULES, "glass", ("no_such_module_for_the_test",))
     with pytest.raises(SystemExit, match=r"glass.*no_such_module_for_the_test.*--systems "
                                          r"knngraph-lsh,hnswlib"):

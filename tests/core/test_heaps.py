@@ -121,3 +121,22 @@ def test_sort_pairs_leaves_the_tail_alone():
     sort_pairs(keys, ids, 3)
     assert keys.tolist() == [1, 2, 3, 0, -1]
     assert ids.tolist() == [1, 2, 0, 3, 4]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7, 300])
+def test_min_heapify_then_pops_come_out_in_key_order(n):
+    """A heap built bottom-up pops its entries smallest key first, each with its own id."""
+    from annann.core.heaps import min_heap_pop, min_heapify
+
+    rng = np.random.default_rng(n)
+    keys = rng.random(n).astype(np.float32)
+    ids = np.arange(n, dtype=np.int64) * 10
+    k, i = keys.copy(), ids.copy()
+    min_heapify(k, i, n)
+    out, size = [], n
+    while size > 0:
+        top_key = k[0]
+        j, size = min_heap_pop(k, i, size)
+        out.append((top_key, j))
+    assert [o[0] for o in out] == sorted(keys.tolist())
+    assert all(keys[j // 10] == key for key, j in out)

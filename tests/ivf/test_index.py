@@ -90,14 +90,15 @@ def test_search_matches_search_batch_and_reports_stats(bigann10k, bigann_index):
 
 def codes_now(index):
     """The codes and factors every stored row should carry: its rotated residual from its
-    cluster's code centre, encoded afresh."""
-    from annann.core.rabitq import encode
+    cluster's code centre, encoded afresh with the centre folded in."""
+    from annann.core.rabitq import encode_against
     from annann.ivf.store import concat_ranges
 
     s = index._store
     rows = concat_ranges(s.starts, s.counts)
     labels = np.repeat(np.arange(index.n_clusters_), s.counts)
-    fresh = encode(index._rotation.rows(np.asarray(s.vectors[rows])) - index._code_centres[labels])
+    centres = index._code_centres[labels]
+    fresh = encode_against(index._rotation.rows(np.asarray(s.vectors[rows])) - centres, centres)
     return rows, fresh
 
 

@@ -86,3 +86,19 @@ def test_graph_partition_space_runs_neural_lsh(bigann10k):
 def test_adapter_refuses_parameters_of_the_other_space(params, match):
     with pytest.raises(ValueError, match=match):
         Annann("euclidean", params)
+
+
+def test_learned_stop_space(bigann10k):
+    """space learned-stop: the raw-space engine with learned termination, trained in fit; the
+    query arguments are the cap C and the target recall."""
+    algo = Annann("euclidean", {"space": "learned-stop", "n_clusters": 1.0, "stop_queries": 300})
+    algo.fit(bigann10k.train)
+    algo.set_query_arguments(64, 0.95)
+    assert str(algo) == "annann-stop(n_clusters=1.0, C=64, target=0.95)"
+    found = np.array([algo.query(q, 10) for q in bigann10k.test])
+    assert np.mean([np.isin(t, f).mean() for f, t in zip(found, bigann10k.neighbors[:, :10])]) \
+        >= 0.9
+    with pytest.raises(ValueError, match="unknown parameters"):
+        Annann("euclidean", {"space": "learned-stop", "code_dim": 8})
+    with pytest.raises(ValueError, match="target_recall needs space"):
+        Annann("euclidean", {"n_clusters": 1.0}).set_query_arguments(8, 0.9)

@@ -88,7 +88,7 @@ def test_algos_yaml_entry():
         algo = AnnannRaw(*d.arguments)  # every grid point constructs
         assert d.arguments[0] == "angular" and d.arguments[1]["r"] == 1
         ladder = [q[0] for q in d.query_argument_groups]
-        assert ladder == sorted(ladder) and 1 <= ladder[0] and ladder[-1] <= 400
+        assert ladder == sorted(ladder) and 1 <= ladder[0] and ladder[-1] <= 800
         # steps of at most x1.5 from 4 on, so no ratio hangs on one coarse grid point
         assert all(b / a <= 1.5 for a, b in zip(ladder, ladder[1:]) if a >= 4)
         for query_args in d.query_argument_groups:

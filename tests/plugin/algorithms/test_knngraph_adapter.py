@@ -52,3 +52,20 @@ def test_adapter_angular_and_errors(glove12k):
     assert len(algo.query(glove12k.test[0], 5)) == 5
     with pytest.raises(ValueError, match="unknown build parameters"):
         KnnGraphLSH("euclidean", {"M": 16})
+
+
+def test_learned_termination_through_the_adapter(bigann10k):
+    """learned_stop: fit trains the beam model on the rows; target_recall picks each query's
+    beam (the beam argument is the cap) and a higher target finds more."""
+    X, Q = bigann10k.train[:3000], bigann10k.test[:30]
+    algo = KnnGraphLSH("euclidean", {"n_neighbors": 10, "learned_stop": True,
+                                     "stop_queries": 300})
+    algo.fit(X)
+    assert algo.index.stop_model is not None
+    truth = [set(np.argsort(((X - q) ** 2).sum(1))[:10].tolist()) for q in Q]
+    hits = {}
+    for target in (0.5, 0.99):
+        algo.set_query_arguments(256, None, 1, None, target)
+        assert str(algo).endswith(f"target={target})")
+        hits[target] = sum(len(set(algo.query(q, 10).tolist()) & t) for q, t in zip(Q, truth))
+    assert hits[0.5] <= hits[0.99] and hits[0.99] >= 0.9 * 300
