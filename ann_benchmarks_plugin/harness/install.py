@@ -36,6 +36,9 @@ PEER_PREFIX = "peer_"
 OUR_MODULE = "ann_benchmarks_plugin.algorithms."
 HARNESS_MODULE = "ann_benchmarks.algorithms."
 LEARNED_PACKAGE = "annann.learned"
+# modules of annann.learned that need neither TensorFlow nor the graph partitioners (the learned
+# extra): learned termination trains scikit-learn trees, a core dependency
+LEARNED_CORE_ONLY = frozenset({"annann.learned.termination"})
 NUMBA_CACHE_DIR = "/opt/annann/numba-cache"
 
 
@@ -134,12 +137,13 @@ def imported_modules(source, where="module.py"):
 
 def image_extras(folder, plugin_dir=PLUGIN_DIR):
     """The annann extras the image of one adapter folder needs: ``peers`` for a peer wrapper,
-    ``learned`` (TensorFlow) if the adapter imports annann.learned; none for the others."""
+    ``learned`` (TensorFlow) if the adapter imports annann.learned beyond ``LEARNED_CORE_ONLY``;
+    none for the others."""
     module_py = Path(plugin_dir) / folder / "module.py"
     extras = ["peers"] if folder.startswith(PEER_PREFIX) else []
     if module_py.is_file() and any(
-            m == LEARNED_PACKAGE or m.startswith(LEARNED_PACKAGE + ".")
-            for m in imported_modules(module_py.read_text(), module_py)):
+            (m == LEARNED_PACKAGE or m.startswith(LEARNED_PACKAGE + "."))
+            and m not in LEARNED_CORE_ONLY for m in imported_modules(module_py.read_text(), module_py)):
         extras.append("learned")
     return tuple(extras)
 

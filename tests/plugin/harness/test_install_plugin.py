@@ -147,12 +147,13 @@ def test_image_extras_follow_the_adapter_imports(tmp_path):
                            ("learned", "from annann.learned.index import AnnannIndex\n"),
                            ("learned_pkg", "import annann.learned\n"),
                            ("peer_x", "import numpy\n"),
-                           ("lookalike", "import annann.learnedish\n")):
+                           ("lookalike", "import annann.learnedish\n"),
+                           ("stop", "from annann.learned.termination import fit_beam_model\n")):
         (tmp_path / folder).mkdir()
         (tmp_path / folder / "module.py").write_text(source)
     assert [image_extras(f, tmp_path) for f in ("plain", "learned", "learned_pkg", "peer_x",
-                                                "lookalike")] == \
-        [(), ("learned",), ("learned",), ("peers",), ()]
+                                                "lookalike", "stop")] == \
+        [(), ("learned",), ("learned",), ("peers",), (), ()]
     assert image_extras("annann") == ("learned",)
     assert image_extras("annann_raw") == image_extras("knngraph") == ()
 
