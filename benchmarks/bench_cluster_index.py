@@ -62,11 +62,10 @@ from pathlib import Path
 
 import numpy as np
 
-from annann.core.memory import release_free_memory
 from annann.ivf.index import ClusterIndex
 from benchmarks import common
 from benchmarks.common import (ROOT, Log, data_path, fmt_range, header_lines, l2_space,
-                               load_data, options, path_bytes, ratio_range, recall_of, rss_bytes,
+                               load_data, options, path_bytes, ratio_range, recall_of,
                                run_info, thin_grid, time_queries, write_atomic)
 from benchmarks.common import frontier as pareto, pareto_at as qps_at
 
@@ -113,8 +112,7 @@ COLORS = {"annann-raw": "tab:red", "annann-raw-rows": "tab:orange", "annann-raw-
           "faiss-ivf-hnsw": "tab:blue", "rabitq-ivf": "tab:brown", "scann": "tab:green",
           "lorann": "tab:purple", "faiss-ivfpqfs": "tab:cyan"}
 
-CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)",
-         "direct": "direct library calls (--calls direct)"}
+CALLS = common.CALLS
 
 
 def check_peers(names):
@@ -122,18 +120,7 @@ def check_peers(names):
     common.check_peers("bench_cluster_index", names, PEER_MODULES, PIP_NAMES)
 
 
-def measured_build(fn):
-    """(fn(), seconds, resident-memory growth in bytes); the freed heap is handed back to the OS
-    before and after (``release_free_memory``), so the growth is what the index holds."""
-    gc.collect()
-    release_free_memory()
-    rss0 = rss_bytes()
-    t0 = time.perf_counter()
-    out = fn()
-    secs = time.perf_counter() - t0
-    gc.collect()
-    release_free_memory()
-    return out, secs, rss_bytes() - rss0
+measured_build = common.measured_build
 
 
 def sqrt_count(f, n):
@@ -807,9 +794,7 @@ def _main(argv):
         one_thread()
         repeats, orders = [], []
         for rep in range(args.repeats):
-            order = names if rep % 2 == 0 else names[::-1]
-            shift = (rep // 2) % len(order)
-            order = order[shift:] + order[:shift]
+            order = common.sweep_order(names, rep)
             orders.append(order)
             rows = []
             for name in order:

@@ -38,7 +38,6 @@ distance). Writes results/knngraph/search_<tag>.{md,json,log,png}.
 """
 
 import argparse
-import gc
 import json
 import os
 import pickle
@@ -52,12 +51,11 @@ import numpy as np
 
 from annann.core.atomic import atomic_path
 from annann.core.cpus import usable_cpus
-from annann.core.memory import release_free_memory
 from annann.graph.index import KNNGraphIndex
 from benchmarks import common
 from benchmarks.common import (ROOT, Log, data_path, fmt_range, frontier, header_lines,
                                l2_space, load_data, options, pareto_at, path_bytes, ratio_range,
-                               recall_of, rss_bytes, run_info, thin_grid, time_queries,
+                               recall_of, run_info, thin_grid, time_queries,
                                write_atomic)
 
 K = 10
@@ -89,8 +87,7 @@ PACKAGES = ("numpy", "numba", "hnswlib", "pynndescent", "pyglass-portable", "rab
 COLORS = {"knngraph-lsh": "tab:red", "knngraph-lsh-rows": "tab:orange", "hnswlib": "tab:blue",
           "pynndescent": "tab:green", "glass": "tab:purple", "symphonyqg": "tab:brown"}
 
-CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)",
-         "direct": "direct library calls (--calls direct)"}
+CALLS = common.CALLS
 
 
 def check_peers(names):
@@ -98,18 +95,7 @@ def check_peers(names):
     common.check_peers("bench_graph_search", names, PEER_MODULES, PIP_NAMES)
 
 
-def measured_build(fn):
-    """(fn(), seconds, resident-memory growth in bytes); the freed heap is handed back to the OS
-    before and after (``release_free_memory``), so the growth is what the index holds."""
-    gc.collect()
-    release_free_memory()
-    rss0 = rss_bytes()
-    t0 = time.perf_counter()
-    out = fn()
-    secs = time.perf_counter() - t0
-    gc.collect()
-    release_free_memory()
-    return out, secs, rss_bytes() - rss0
+measured_build = common.measured_build
 
 
 def graph_index_bytes(index):
@@ -538,8 +524,8 @@ def markdown(s):
              f"best of {s['runs']} passes per point; {len(s['repeats'])} repeats in one process, "
              f"the order of the systems reversed every other repeat ({orders}); builds on "
              f"{s['threads']} threads (peers' adapters: every usable core)",
-             f"- QPS at a recall@10 level: interpolated on each repeat's Pareto frontier, shown "
-             f"as min-max over the repeats; hnswlib and pynndescent called directly, glass and "
+             "- QPS at a recall@10 level: interpolated on each repeat's Pareto frontier, shown "
+             "as min-max over the repeats; hnswlib and pynndescent called directly, glass and "
              "symphonyqg through "
              + CALLS[s["calls"]]
              + ("; angular: unit-normalised rows searched in L2 by every system"
@@ -699,8 +685,7 @@ def _main(argv):
     one_thread()
     repeats, orders = [], []
     for r in range(a.repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        order = order[(r // 2) % len(order):] + order[:(r // 2) % len(order)]
+        order = common.sweep_order(names, r)
         orders.append(order)
         rep = {}
         for name in order:

@@ -812,9 +812,7 @@ def _main(argv):
     bci.one_thread()
     repeats, orders = [], []
     for rep in range(args.repeats):
-        order = names if rep % 2 == 0 else names[::-1]
-        shift = (rep // 2) % len(order)
-        order = order[shift:] + order[:shift]
+        order = common.sweep_order(names, rep)
         orders.append(order)
         rows = []
         for name in order:

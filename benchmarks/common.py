@@ -13,6 +13,7 @@ read with ``annann.data.datasets.read_dataset`` (validated layout), never with h
 
 import argparse
 import dataclasses
+import gc
 import importlib
 import os
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from annann.core.atomic import atomic_path
+from annann.core.memory import release_free_memory
 from annann.data.datasets import DatasetError, find_dataset, first_rows, read_dataset, search_dirs
 from annann.data.evaluation import knn_recall
 from ann_benchmarks_plugin.harness.provenance import machine_info, versions_text
@@ -282,3 +284,29 @@ def check_peers(script, names, modules, pip_names):
         raise SystemExit(f"{script}: peer(s) not installed: "
                          + "; ".join(m for _, m in missing) + ". Install them, or leave them "
                          f"out: --systems {','.join(n for n in names if n not in gone)}")
+
+
+CALLS = {"adapter": "the plugin adapters (their query(), as the harness runs it)",
+         "direct": "direct library calls (--calls direct)"}
+
+
+def measured_build(fn):
+    """(fn(), seconds, resident-memory growth in bytes); the freed heap is handed back to the OS
+    before and after (``release_free_memory``), so the growth is what the index holds."""
+    gc.collect()
+    release_free_memory()
+    rss0 = rss_bytes()
+    t0 = time.perf_counter()
+    out = fn()
+    secs = time.perf_counter() - t0
+    gc.collect()
+    release_free_memory()
+    return out, secs, rss_bytes() - rss0
+
+
+def sweep_order(names, rep):
+    """The order of the systems in repeat ``rep``: reversed every other repeat and rotated by one
+    every two, so no system always runs first (warm caches) or last (a tired machine)."""
+    order = list(names) if rep % 2 == 0 else list(names)[::-1]
+    shift = (rep // 2) % len(order)
+    return order[shift:] + order[:shift]
