@@ -111,7 +111,7 @@ def graph_index_bytes(index):
         arr = getattr(index, a, None)
         if isinstance(arr, np.ndarray):
             parts[a.lstrip("_")] = int(arr.nbytes)
-    rotation = getattr(index, "_rotation", None) if index.quantizer == "rabitq" else None
+    rotation = getattr(index, "_rotation", None) if index.coded else None
     if rotation is not None:
         parts["rotation"] = int(np.asarray(rotation.signs).nbytes)
     parts["lsh_tables"] = int(sum(np.asarray(v).nbytes for v in index.tables.state().values()))
@@ -157,13 +157,15 @@ class System:
 
 
 class Coded(System):
-    """knngraph-lsh: the walk on RaBitQ codes (quantizer="rabitq", the default)."""
+    """knngraph-lsh: the walk on RaBitQ codes (quantizer="rabitq", named: the default "auto"
+    would walk full rows below 64 dimensions)."""
 
     name, ours = "knngraph-lsh", True
 
     def build(self):
         self.index, secs, rss = measured_build(lambda: KNNGraphIndex(
-            "euclidean", n_neighbors=20, n_jobs=self.threads, seed=0).fit(self.X))
+            "euclidean", n_neighbors=20, n_jobs=self.threads, seed=0,
+            quantizer="rabitq").fit(self.X))
         size, parts = graph_index_bytes(self.index)
         self.record(secs, rss, size, "memory_bytes()['total']" if hasattr(
             self.index, "memory_bytes") else "arrays' nbytes", parts,

@@ -186,7 +186,8 @@ class Graph:
 
     def build(self):
         self.index, secs, rss = bci.measured_build(lambda: KNNGraphIndex(
-            "euclidean", n_neighbors=20, entry_tables=1, seed=self.args.seed).fit(self.X))
+            "euclidean", n_neighbors=20, entry_tables=1, seed=self.args.seed,
+            quantizer="rabitq").fit(self.X))
         m = self.index.memory_bytes()
         size = int(m["total"]) if isinstance(m, dict) else int(m)
         self.graph = {"build_s": secs, "rss_growth": rss, "index_bytes": size,

@@ -159,7 +159,7 @@ def main(argv=None):
     X, Q, _, true_d, _ = load_data(data, queries=a.queries)
     true_d = true_d[:, :10]
     t0 = time.perf_counter()
-    coded = KNNGraphIndex(n_neighbors=20, seed=0).fit(X)
+    coded = KNNGraphIndex(n_neighbors=20, seed=0, quantizer="rabitq").fit(X)
     build = time.perf_counter() - t0
     ids, dist = coded.neighbor_graph
     sq = dist.astype(np.float32) ** 2 if coded.metric == "euclidean" else 2 * dist

@@ -137,7 +137,7 @@ def main(argv=None):
     if Path(a.index).exists():
         idx = ClusterIndex.load(a.index)
     else:
-        idx = ClusterIndex("euclidean", n_clusters=a.lists, seed=0).fit(X)
+        idx = ClusterIndex("euclidean", n_clusters=a.lists, seed=0, quantizer="rabitq").fit(X)
         idx.save(a.index)
     del X
     idx.rerank = 1

@@ -41,17 +41,20 @@ NOTHING_COMPILED_IN_FIT = textwrap.dedent("""
     warm_graph(metric, n_neighbors=12, lsh_tables=4, bucket_size=16)
     warm_graph(metric, init="random", n_neighbors=12)
     before = signatures()
-    X = gaussian_clusters(6050, 40, seed=7)
-    X, Q = X[:6000], X[6000:]
-    for transform in (None, lambda A: np.asarray(A)[:, :10] * 2.0):
-        index = ClusterIndex(metric, n_clusters=3.0, rerank=2).fit(X, transform=transform)
-        index.search(Q[0], 10, C=8)
-        index.search_batch(Q, 10, C=8)
-    graph = KNNGraphIndex(metric, n_neighbors=12, lsh_tables=4, bucket_size=16).fit(X)
-    graph.search(Q[0], 10, beam=40, entry_tables=2)
-    graph.search(Q[0], 10, beam=40, margin=1.0)
-    graph.search_batch(Q, 10, beam=40)
-    KNNGraphIndex(metric, init="random", n_neighbors=12).fit(X).search(Q[0], 10, beam=20)
+    for dim in (40, 72):  # "auto": full rows below 64 dimensions, codes from 64 up
+        X = gaussian_clusters(6050, dim, seed=7)
+        X, Q = X[:6000], X[6000:]
+        for transform in (None, lambda A: np.asarray(A)[:, :10] * 2.0):
+            index = ClusterIndex(metric, n_clusters=3.0, rerank=2).fit(X, transform=transform)
+            index.search(Q[0], 10, C=8)
+            index.search_batch(Q, 10, C=8)
+        graph = KNNGraphIndex(metric, n_neighbors=12, lsh_tables=4, bucket_size=16).fit(X)
+        assert graph.coded == (dim >= 64)
+        graph.search(Q[0], 10, beam=40, entry_tables=2)
+        if graph.coded:
+            graph.search(Q[0], 10, beam=40, margin=1.0)
+        graph.search_batch(Q, 10, beam=40)
+        KNNGraphIndex(metric, init="random", n_neighbors=12).fit(X).search(Q[0], 10, beam=20)
     after = signatures()
     print(json.dumps({"dispatchers": len(after),
                       "new": {k: [before.get(k, 0), n] for k, n in after.items()

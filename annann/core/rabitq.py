@@ -50,6 +50,27 @@ ADD, RESCALE, ERROR = range(FACTORS)
 OFFSET = ADD  # the same slot once a fixed centre is folded in (``encode_against``)
 EPSILON = 1.9  # RaBitQ's epsilon_0: the bound holds with probability ~ 1 - 2 exp(-eps^2 / 2)
 
+QUANTIZERS = ("auto", "rabitq", "none")
+# "auto" codes rows of at least this many dimensions. Below it a row is cheap to read (< 256
+# bytes) and a 1-bit code, padded to 64 bits, estimates poorly (its error grows as 1/sqrt(D)):
+# on the 25-d GloVe set the full rows ran faster in both engines, on 128-d SIFT and 784-d
+# Fashion-MNIST the codes (docs/design-notes.md).
+CODED_MIN_DIM = 64
+
+
+def check_quantizer(quantizer):
+    """The quantizer argument of both engines, checked: one of ``QUANTIZERS``."""
+    if quantizer not in QUANTIZERS:
+        raise ValueError(f"quantizer: expected one of {QUANTIZERS}, got {quantizer!r}")
+    return quantizer
+
+
+def resolve_quantizer(quantizer, dim):
+    """The concrete quantizer ("rabitq" or "none") for rows of ``dim`` dimensions."""
+    if check_quantizer(quantizer) != "auto":
+        return quantizer
+    return "rabitq" if dim >= CODED_MIN_DIM else "none"
+
 
 @intrinsic
 def popcount64(typingctx, x):

@@ -2,7 +2,8 @@
 
 fit: variable-length LSH tables (``lsh``) -> initial graph -> NN-descent (``nndescent``) -> search
 graph (``search_graph``), stored in a locality order (``reorder``) -> with quantizer="rabitq"
-(default), each node's block of neighbour codes (``coded_search``). search: hash the query into
+(what the default "auto" picks for rows of at least ``core.rabitq.CODED_MIN_DIM`` dimensions),
+each node's block of neighbour codes (``coded_search``). search: hash the query into
 its LSH buckets for entry points, then walk the graph (``beam_search``): on codes (estimates pick
 the nodes to expand, expanded nodes get exact distances) or, with quantizer="none", on full rows;
 ids mapped back to the caller's. Angular data is unit-normalised first, so the Euclidean ranking
@@ -22,7 +23,7 @@ from ..core.memory import release_free_memory
 from ..core.stats import SearchCounters
 from ..core.validation import (NotFittedError, as_float_matrix, as_query_vector, check_k,
                                check_positive_int)
-from ..core.rabitq import QUERY_BITS
+from ..core.rabitq import QUERY_BITS, check_quantizer, resolve_quantizer
 from ..core.rotation import Rotation
 from ..core.trees import StopModel, empty_trees
 from .beam_search import (lsh_beam_search, lsh_beam_search_many, lsh_coded_search,
@@ -36,7 +37,6 @@ from .search_graph import prepare_search_graph
 
 EMPTY_TREES = empty_trees()
 INITS = ("lsh", "random")
-QUANTIZERS = ("rabitq", "none")
 
 
 def _check_fraction(value, name, low, high, low_open=True):
@@ -60,7 +60,8 @@ class KNNGraphIndex:
     max_degree and prune_alpha (search graph; alpha 1.05 keeps some longer edges, as Vamana's
     alpha does; max_degree defaults to 2K: a node's block holds that many neighbour codes; a cap
     of 32 cut the hub nodes' lists and the recall the walk reaches), quantizer ("rabitq": the walk
-    reads each node's block of neighbour codes, see ``coded_search``; "none": full rows),
+    reads each node's block of neighbour codes, see ``coded_search``; "none": full rows; "auto",
+    the default: codes for rows of at least ``core.rabitq.CODED_MIN_DIM`` dimensions),
     entry_tables (LSH tables hashed per query), reorder
     (store the graph in the first LSH table's leaf order for memory locality; answers keep the
     caller's ids), n_jobs (build threads), seed.
@@ -75,7 +76,7 @@ class KNNGraphIndex:
                  bucket_size=32, lsh_directions="data", rho=1.0, delta=0.001, max_iters=30, pool_size=None,
                  max_candidates=None, early_abandon=False, triangle_bound=False,
                  inner_product=False, max_degree=None, prune_alpha=1.05, entry_tables=1,
-                 reorder=True, n_jobs=None, seed=0, progress=False, quantizer="rabitq"):
+                 reorder=True, n_jobs=None, seed=0, progress=False, quantizer="auto"):
         self.metric = check_metric(metric)
         self.n_neighbors = check_positive_int(n_neighbors, "n_neighbors")
         if init not in INITS:
@@ -98,9 +99,8 @@ class KNNGraphIndex:
         self.early_abandon = bool(early_abandon)
         self.triangle_bound = bool(triangle_bound)
         self.inner_product = bool(inner_product)
-        if quantizer not in QUANTIZERS:
-            raise ValueError(f"quantizer: must be one of {QUANTIZERS}, got {quantizer!r}")
-        self.quantizer = quantizer
+        self.quantizer = check_quantizer(quantizer)
+        self.quantizer_ = None  # "rabitq" or "none", resolved against the dimension by fit
         self.max_degree = (2 * self.n_neighbors if max_degree is None
                            else check_positive_int(max_degree, "max_degree"))
         self.prune_alpha = _check_fraction(prune_alpha, "prune_alpha", 0.0, 10.0)
@@ -128,6 +128,7 @@ class KNNGraphIndex:
         if self.metric == "angular":
             X = normalize_rows(X)
         self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.quantizer_ = resolve_quantizer(self.quantizer, self.X.shape[1])
         threads = numba.get_num_threads() if self.n_jobs is None else self.n_jobs
         previous = numba.get_num_threads()
         numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
@@ -186,6 +187,7 @@ class KNNGraphIndex:
         if self.metric == "angular":
             X = normalize_rows(X)
         self.X = np.ascontiguousarray(X, dtype=np.float32)
+        self.quantizer_ = resolve_quantizer(self.quantizer, self.X.shape[1])
         self.tables = LSHTables(max(self.lsh_tables, self.entry_tables), self.bucket_size, self.seed,
                                 self.lsh_directions).build(self.X)
         self._ids = ids.astype(np.int32)
@@ -200,8 +202,9 @@ class KNNGraphIndex:
 
     @property
     def coded(self):
-        """Whether the walk reads neighbour codes (quantizer="rabitq")."""
-        return self.quantizer == "rabitq"
+        """Whether the walk reads neighbour codes (quantizer "rabitq", or "auto" resolved to it
+        by fit)."""
+        return self.quantizer_ == "rabitq"
 
     def _encode_blocks(self):
         """Rotated rows and each node's block of neighbour codes (``coded_search``)."""
@@ -463,7 +466,9 @@ class KNNGraphIndex:
     def save(self, path):
         """Write the fitted index to the directory ``path`` atomically."""
         self._require_fit()
-        with IndexWriter(path, "KNNGraphIndex", {p: getattr(self, p) for p in self._PARAMS},
+        params = {p: getattr(self, p) for p in self._PARAMS}
+        params["quantizer"] = self.quantizer_  # concrete: what the blocks were written for
+        with IndexWriter(path, "KNNGraphIndex", params,
                          {"n_tables": self.tables.n_tables}) as w:
             for a in self._ARRAYS:
                 w.add_array(a.lstrip("_"), getattr(self, a))
@@ -494,6 +499,7 @@ class KNNGraphIndex:
                 continue  # written before the locality order: stored in the caller's order
             setattr(self, a, stored.array(a.lstrip("_")))
         n = self.X.shape[0]
+        self.quantizer_ = resolve_quantizer(self.quantizer, self.X.shape[1])
         if "labels" not in stored.manifest["arrays"]:
             self.labels = np.arange(n, dtype=np.int64)
         if self._ids.shape != (n, self.n_neighbors) or self.neighbors.shape[0] != n or \
@@ -541,13 +547,16 @@ def warm_up(metric="euclidean", **params):
     from ..data.synthetic import gaussian_clusters
 
     t0 = time.perf_counter()
-    index = KNNGraphIndex(metric, **params)
-    n = max(WARM_UP_ROWS, 8 * max(index.pool_size, index.bucket_size, index.max_degree))
-    X = gaussian_clusters(n + 4, 16, seed=0)
-    index.fit(X[:n])
-    index.search(X[-1], 5)
-    if not index.coded:
-        index.search(X[-1], 5, epsilon=0.1)
-    index.search_batch(X[-4:], 5)
+    quantizer = check_quantizer(params.pop("quantizer", "auto"))
+    # "auto" picks by the data's dimension, unknown here: both walks are compiled
+    for q in (("rabitq", "none") if quantizer == "auto" else (quantizer,)):
+        index = KNNGraphIndex(metric, quantizer=q, **params)
+        n = max(WARM_UP_ROWS, 8 * max(index.pool_size, index.bucket_size, index.max_degree))
+        X = gaussian_clusters(n + 4, 16, seed=0)
+        index.fit(X[:n])
+        index.search(X[-1], 5)
+        if not index.coded:
+            index.search(X[-1], 5, epsilon=0.1)
+        index.search_batch(X[-4:], 5)
     _warm.add(key)
     return time.perf_counter() - t0

@@ -7,8 +7,9 @@ exact distance to the original-space centroids (means of their members), and the
 non-empty ones are scanned, keeping a top-k heap. route="exact" ranks every centre instead of
 walking the HNSW (for routing spaces an HNSW walks badly, such as Neural LSH's logit centres).
 
-The scan: with quantizer="rabitq" (default) each member carries a RaBitQ code (``core.rabitq``,
-one bit per rotated coordinate plus four factors, in RAM beside the rows) coded against its
+The scan: with quantizer="rabitq" (what the default "auto" picks for rows of at least
+``core.rabitq.CODED_MIN_DIM`` dimensions) each member carries a RaBitQ code (``core.rabitq``, one
+bit per rotated coordinate plus three factors, in RAM beside the rows) coded against its
 cluster's centre as it was when the cluster was made (the code centre stays fixed while inserts
 and deletes move the centroid, so no stored code goes stale); the scan estimates every member's
 distance from its code and reads the full row only where the estimate's lower bound beats the
@@ -28,7 +29,8 @@ from tqdm.auto import tqdm
 from ..core.distances import check_metric, normalize_rows, to_metric
 from ..core.index_format import IndexFormatError, IndexWriter, read_index
 from ..core.memory import release_free_memory
-from ..core.rabitq import EPSILON, FACTORS, code_words, encode_against
+from ..core.rabitq import (EPSILON, FACTORS, check_quantizer, code_words, encode_against,
+                           resolve_quantizer)
 from ..core.rotation import Rotation
 from ..core.stats import SearchCounters
 from ..core.trees import StopModel, empty_trees
@@ -44,7 +46,6 @@ from .store import STORAGE_MODES, ClusterStore
 
 
 ROUTES = ("hnsw", "exact")
-QUANTIZERS = ("rabitq", "none")
 
 
 class ClusterIndex:
@@ -52,7 +53,7 @@ class ClusterIndex:
 
     def __init__(self, metric="euclidean", n_clusters=1024, rerank=10, M=16, ef_construction=200,
                  storage="memory", storage_path=None, kmeans_sample=None, seed=0, progress=False,
-                 kmeans_iters=REFINE_ITERS, route="hnsw", quantizer="rabitq"):
+                 kmeans_iters=REFINE_ITERS, route="hnsw", quantizer="auto"):
         self.metric = check_metric(metric)
         resolve_n_clusters(n_clusters, 1)  # type/positivity check; resolved against n in fit
         self.n_clusters = n_clusters
@@ -69,9 +70,8 @@ class ClusterIndex:
         if route not in ROUTES:
             raise ValueError(f"route: expected one of {ROUTES}, got {route!r}")
         self.route = route
-        if quantizer not in QUANTIZERS:
-            raise ValueError(f"quantizer: expected one of {QUANTIZERS}, got {quantizer!r}")
-        self.quantizer = quantizer
+        self.quantizer = check_quantizer(quantizer)
+        self.quantizer_ = None  # "rabitq" or "none", resolved against the dimension by fit
         self.progress = bool(progress)
         self.n_clusters_ = None
         self.dim = None
@@ -115,6 +115,7 @@ class ClusterIndex:
         if transform is not None and not callable(transform):
             raise ValueError(f"transform: expected a callable, got {type(transform).__name__}")
         self.transform, self.dim, self.embed_dim = transform, d, None
+        self.quantizer_ = resolve_quantizer(self.quantizer, d)
         steps = tqdm(total=4, desc="cluster index", disable=not self.progress)
         V = self._internal(X)
         Z = self._route(X, V)
@@ -151,8 +152,8 @@ class ClusterIndex:
     # ---- codes -------------------------------------------------------------------------------
     @property
     def coded(self):
-        """Whether the scan reads codes (quantizer="rabitq")."""
-        return self.quantizer == "rabitq"
+        """Whether the scan reads codes (quantizer "rabitq", or "auto" resolved to it by fit)."""
+        return self.quantizer_ == "rabitq"
 
     def _encode_store(self):
         """Codes of every stored row against its cluster's centroid, which becomes the cluster's
@@ -441,7 +442,7 @@ class ClusterIndex:
                 "M": self.M, "ef_construction": self.ef_construction, "storage": self.storage,
                 "kmeans_sample": self.kmeans_sample, "seed": self.seed,
                 "kmeans_iters": self.kmeans_iters, "route": self.route,
-                "quantizer": self.quantizer}
+                "quantizer": self.quantizer_ or self.quantizer}
 
     def save(self, path):
         """Save the index to directory ``path`` atomically (the transform is not saved)."""
@@ -509,6 +510,7 @@ class ClusterIndex:
             raise IndexFormatError(f"{where}: cluster counts do not add up to {n} vectors")
         ids = as_ids(stored.array(prefix + "ids", (n,), np.int64), n, name=f"{where}: ids")
         idx.dim, idx.embed_dim, idx.n_clusters_, idx.transform = d, e, k, transform
+        idx.quantizer_ = resolve_quantizer(idx.quantizer, d)
         if transform is not None:
             idx._route(np.asarray(vectors[:1]), None)  # dimension check
         labels = np.repeat(np.arange(k), counts)
@@ -558,9 +560,11 @@ def warm_up(metric="euclidean"):
 
     t0 = time.perf_counter()
     X = gaussian_clusters(WARM_UP_ROWS + 4, 16, seed=0)
-    index = ClusterIndex(metric, n_clusters=32, rerank=2).fit(X[:WARM_UP_ROWS])
-    index.search(X[-1], 5, C=2)
-    index.search_batch(X[-4:], 5, C=2)
+    for quantizer in ("rabitq", "none"):  # "auto" picks by the data's dimension, unknown here
+        index = ClusterIndex(metric, n_clusters=32, rerank=2, quantizer=quantizer)
+        index.fit(X[:WARM_UP_ROWS])
+        index.search(X[-1], 5, C=2)
+        index.search_batch(X[-4:], 5, C=2)
     _warm.add(metric)
     return time.perf_counter() - t0
 

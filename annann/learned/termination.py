@@ -252,7 +252,7 @@ class LearnedStopIndex(ClusterIndex):
     def __init__(self, metric="euclidean", n_clusters=1024, stop_queries=2000, stop_cap=None,
                  stop_first=FIRST, **engine):
         engine.setdefault("rerank", 1)  # in the raw space the centroid HNSW ranks as the scan
-        if engine.get("quantizer", "rabitq") != "rabitq":
+        if engine.setdefault("quantizer", "rabitq") != "rabitq":  # "auto" would not code < 64-d
             raise ValueError("LearnedStopIndex: learned termination needs quantizer='rabitq'")
         super().__init__(metric, n_clusters, **engine)
         self.stop_queries = check_positive_int(stop_queries, "stop_queries", minimum=50)

@@ -99,3 +99,12 @@ def test_a_row_at_its_centre_is_estimated_exactly():
     q = np.random.default_rng(0).normal(size=64).astype(np.float32)
     est, bound = rabitq.estimate(codes, factors, q)
     assert est[0] == pytest.approx((q * q).sum(), rel=1e-5) and bound[0] == 0
+
+
+def test_auto_quantizer_codes_from_64_dimensions():
+    assert [rabitq.resolve_quantizer("auto", d) for d in (25, 63, 64, 960)] == \
+        ["none", "none", "rabitq", "rabitq"]
+    assert rabitq.resolve_quantizer("none", 960) == "none"
+    assert rabitq.resolve_quantizer("rabitq", 25) == "rabitq"
+    with pytest.raises(ValueError, match="quantizer: expected one of"):
+        rabitq.resolve_quantizer("pq", 128)

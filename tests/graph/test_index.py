@@ -316,3 +316,19 @@ def test_fit_graph_searches_a_graph_built_elsewhere(index10, bigann10k):
     bad[0, 0] = len(bigann10k.train)
     with pytest.raises(ValueError, match="ids outside"):
         KNNGraphIndex("euclidean", n_neighbors=10).fit_graph(bigann10k.train, bad, d * d)
+
+
+def test_auto_quantizer_follows_the_dimension_and_saves_concrete(tmp_path):
+    """The default "auto" walks on codes from 64 dimensions up and on rows below; the saved
+    index records what fit chose."""
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="quantizer"):
+        KNNGraphIndex(quantizer="sq8")
+    for d, coded in ((25, False), (64, True)):
+        index = KNNGraphIndex(n_neighbors=8, lsh_tables=2, n_jobs=1, seed=0).fit(
+            rng.standard_normal((600, d)))
+        assert index.quantizer == "auto" and index.coded == coded
+        index.save(tmp_path / f"g{d}")
+        back = KNNGraphIndex.load(tmp_path / f"g{d}")
+        assert back.quantizer == ("rabitq" if coded else "none") and back.coded == coded
+        np.testing.assert_array_equal(back.search(index.X[0], 5)[0], index.search(index.X[0], 5)[0])

@@ -386,3 +386,17 @@ def test_input_errors(small):
     assert index.size == 600  # failed calls changed nothing
     assert index.search(X[3], 1, C=6)[0][0] == 3
 
+
+
+def test_auto_quantizer_follows_the_dimension_and_saves_concrete(tmp_path):
+    """The default "auto" scans codes from 64 dimensions up and rows below; a saved index
+    records what fit chose, so loading it never re-decides."""
+    rng = np.random.default_rng(3)
+    with pytest.raises(ValueError, match="quantizer"):
+        ClusterIndex(quantizer="sq8")
+    for d, coded in ((25, False), (64, True)):
+        index = ClusterIndex(n_clusters=8, seed=0).fit(rng.standard_normal((500, d)))
+        assert index.quantizer == "auto" and index.coded == coded
+        index.save(tmp_path / f"i{d}")
+        back = ClusterIndex.load(tmp_path / f"i{d}")
+        assert back.quantizer == ("rabitq" if coded else "none") and back.coded == coded

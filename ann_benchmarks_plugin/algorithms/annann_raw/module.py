@@ -2,10 +2,10 @@
 
 Build parameters (one dict): n_clusters (int = absolute, float = multiple of sqrt(n), resolved in
 fit), r (candidate clusters per scanned cluster, default 10), M, efConstruction, seed,
-kmeans_sample, quantizer ("rabitq", the default: scan RaBitQ codes, read rows only where the
-estimate's bound says so; "none": read every row), storage ("memory" or "disk": rows in a memmap).
-Query arguments: C (clusters scanned), optionally r and margin (the coded scan's error-bound
-multiplier).
+kmeans_sample, quantizer ("rabitq": scan RaBitQ codes, read rows only where the estimate's bound
+says so; "none": read every row; "auto", the default: codes from 64 dimensions up), storage
+("memory" or "disk": rows in a memmap). Query arguments: C (clusters scanned), optionally r and
+margin (the coded scan's error-bound multiplier).
 """
 
 from annann.ivf.index import ClusterIndex, warm_up
@@ -25,7 +25,7 @@ class AnnannRaw(BaseANN):
             metric, n_clusters=self.n_clusters, rerank=int(params.pop("r", 10)),
             M=int(params.pop("M", 16)), ef_construction=int(params.pop("efConstruction", 200)),
             kmeans_sample=params.pop("kmeans_sample", None), seed=int(params.pop("seed", 0)),
-            quantizer=params.pop("quantizer", "rabitq"), storage=params.pop("storage", "memory"))
+            quantizer=params.pop("quantizer", "auto"), storage=params.pop("storage", "memory"))
         if params:
             raise ValueError(f"annann-raw: unknown parameters {sorted(params)}")
         warm_up(metric)  # kernels compiled here, not inside the timed fit
@@ -35,7 +35,7 @@ class AnnannRaw(BaseANN):
 
     def _set_name(self):
         k = self._index.n_clusters_ or self.n_clusters
-        extra = "" if self._index.coded else ", rows"
+        extra = ", rows" if "none" in (self._index.quantizer, self._index.quantizer_) else ""
         extra += "" if self.margin is None else f", margin={self.margin}"
         self.name = f"annann-raw(n_clusters={k}, C={self.C}, r={self._index.rerank}{extra})"
 

@@ -12,8 +12,9 @@ _STOP_KEYS = ("learned_stop", "stop_queries")
 
 
 class KnnGraphLSH(BaseANN):
-    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments (quantizer "rabitq",
-    the default, walks on neighbour codes; "none" on full rows); query arguments: beam, then
+    """knngraph-lsh: params is one dict of KNNGraphIndex build arguments (quantizer "rabitq"
+    walks on neighbour codes, "none" on full rows, "auto", the default, codes from 64
+    dimensions up); query arguments: beam, then
     optionally epsilon (full-row walk only; None: expand the whole beam), entry_tables (LSH
     tables hashed for entry points), margin (coded walk only) and target_recall (with the
     build parameter learned_stop: true, learned termination predicts each query's beam for that
@@ -26,6 +27,8 @@ class KnnGraphLSH(BaseANN):
     def __init__(self, metric, params=None):
         params = dict(params or {})
         self.learned_stop = bool(params.pop("learned_stop", False))
+        if self.learned_stop:  # the beam model needs the coded walk, which "auto" skips below 64-d
+            params.setdefault("quantizer", "rabitq")
         self.stop_queries = int(params.pop("stop_queries", 2000))
         unknown = sorted(set(params) - set(_BUILD_KEYS))
         if unknown:
@@ -46,7 +49,7 @@ class KnnGraphLSH(BaseANN):
                                                    ("margin", self.margin),
                                                    ("target", self.target_recall))
                          if v is not None)
-        rows = "" if p.coded else ", rows"
+        rows = ", rows" if "none" in (p.quantizer, p.quantizer_) else ""
         self.name = (f"{self.label}(K={p.n_neighbors}{lsh}, R={p.max_degree}{rows}, "
                      f"beam={self.beam}{search})")
 

@@ -16,7 +16,8 @@ def test_adapter_contract(metric):
     X = rng.standard_normal((2500, 16)).astype(np.float32)
     Q = rng.standard_normal((30, 16)).astype(np.float32)
     X_before = X.copy()
-    algo = AnnannRaw(metric, {"n_clusters": 1.0, "r": 4, "M": 8, "efConstruction": 50})
+    algo = AnnannRaw(metric, {"n_clusters": 1.0, "r": 4, "M": 8, "efConstruction": 50,
+                              "quantizer": "rabitq"})  # "auto" would read rows in 16-d
     assert str(algo) == "annann-raw(n_clusters=1.0, C=10, r=4)"
     algo.fit(X)
     np.testing.assert_array_equal(X, X_before)  # fit must not modify X
@@ -82,8 +83,8 @@ def test_algos_yaml_entry():
     assert entry["docker_tag"] == "ann-benchmarks-annann_raw"
     defs = definitions_for_entry("annann-raw", entry, 128, "angular", 10)
     assert sorted(d.arguments[1]["n_clusters"] for d in defs) == [1.0, 4.0, 4.0]
-    assert sorted(d.arguments[1].get("quantizer", "rabitq") for d in defs) == [
-        "none", "rabitq", "rabitq"]
+    assert sorted(d.arguments[1].get("quantizer", "auto") for d in defs) == [
+        "auto", "auto", "none"]
     for d in defs:
         algo = AnnannRaw(*d.arguments)  # every grid point constructs
         assert d.arguments[0] == "angular" and d.arguments[1]["r"] == 1
@@ -93,3 +94,13 @@ def test_algos_yaml_entry():
         assert all(b / a <= 1.5 for a, b in zip(ladder, ladder[1:]) if a >= 4)
         for query_args in d.query_argument_groups:
             algo.set_query_arguments(*query_args)
+
+
+def test_auto_quantizer_reads_rows_below_64_dimensions():
+    rng = np.random.default_rng(1)
+    for d, suffix in ((16, ", rows"), (64, "")):
+        algo = AnnannRaw("euclidean", {"n_clusters": 8})
+        algo.fit(rng.standard_normal((400, d)).astype(np.float32))
+        algo.set_query_arguments(2)
+        assert str(algo) == f"annann-raw(n_clusters=8, C=2, r=10{suffix})"
+        assert algo._index.coded == (d >= 64)
