@@ -710,13 +710,7 @@ def resolve_lists(text, n):
 def main(argv=None):
     """Run the benchmark (see the module docstring); returns the summary written to JSON. The
     process's numba thread count is restored afterwards (the sweeps set it to 1)."""
-    import numba
-
-    previous = numba.get_num_threads()
-    try:
-        return _main(argv)
-    finally:
-        numba.set_num_threads(previous)
+    return common.restoring_threads(_main, argv)
 
 
 def _main(argv):

@@ -52,7 +52,6 @@ import os
 import time
 from pathlib import Path
 
-import numba
 import numpy as np
 from numba import njit
 
@@ -731,11 +730,7 @@ def profile_lines(p):
 def main(argv=None):
     """Run the benchmark (see the module docstring); returns the summary written to JSON. The
     process's numba thread count is restored afterwards (the sweeps set it to 1)."""
-    previous = numba.get_num_threads()
-    try:
-        return _main(argv)
-    finally:
-        numba.set_num_threads(previous)
+    return common.restoring_threads(_main, argv)
 
 
 def _main(argv):

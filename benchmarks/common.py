@@ -310,3 +310,15 @@ def sweep_order(names, rep):
     order = list(names) if rep % 2 == 0 else list(names)[::-1]
     shift = (rep // 2) % len(order)
     return order[shift:] + order[:shift]
+
+
+def restoring_threads(run, argv):
+    """``run(argv)`` with numba's thread count restored afterwards (the sweeps set it to 1, and a
+    test or a caller in the same process should not inherit that)."""
+    import numba
+
+    previous = numba.get_num_threads()
+    try:
+        return run(argv)
+    finally:
+        numba.set_num_threads(previous)
