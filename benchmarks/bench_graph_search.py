@@ -681,18 +681,11 @@ def _main(argv):
         log(f"{name} built in {b['build_s']:.1f} s, index {mb(b['index_bytes'])} MB "
             f"({b['index_what']}), resident memory +{mb(b['rss_growth'])} MB")
     one_thread()
-    repeats, orders = [], []
-    for r in range(a.repeats):
-        order = common.sweep_order(names, r)
-        orders.append(order)
-        rep = {}
-        for name in order:
-            log(f"repeat {r}: sweeping {name}")
-            rep[name] = sweep(systems[name], Q, true_d, a.runs, a.batch, a.max_points, a.threads)
-            log(f"repeat {r} {name}: QPS " + ", ".join(
-                f"@{t} {(pareto_at(curve(rep[name]), t) or 0):,.0f}" for t in TABLE_TARGETS)
-                + f"; max recall {max(p['recall'] for p in rep[name]):.4f}")
-        repeats.append({n: rep[n] for n in names})
+    swept, orders = common.sweep_repeats(
+        names, a.repeats,
+        lambda n: sweep(systems[n], Q, true_d, a.runs, a.batch, a.max_points, a.threads),
+        lambda n, got, t: pareto_at(curve(got), t), log, TABLE_TARGETS)
+    repeats = [{n: rep[n] for n in names} for rep in swept]
     summary = {"info": info, "dataset": dataset, "metric": metric, "n": X.shape[0],
                "dim": X.shape[1], "queries": len(Q), "runs": a.runs, "threads": a.threads,
                "calls": a.calls, "max_points": a.max_points, "orders": orders,

@@ -806,19 +806,11 @@ def _main(argv):
             log(f"building {name}")
         system.build()
     bci.one_thread()
-    repeats, orders = [], []
-    for rep in range(args.repeats):
-        order = common.sweep_order(names, rep)
-        orders.append(order)
-        rows = []
-        for name in order:
-            log(f"repeat {rep}: sweeping {name}")
-            got = measure(systems[name], X, Q, true_d, args.runs, args.max_points, log)
-            rows += got
-            log(f"repeat {rep} {name}: QPS " + ", ".join(
-                f"@{t} {(pareto_at(curve(got, name), t) or 0):,.0f}" for t in TABLE_TARGETS)
-                + f"; max recall {max(r['recall'] for r in got):.4f}")
-        repeats.append(rows)
+    swept, orders = common.sweep_repeats(
+        names, args.repeats,
+        lambda n: measure(systems[n], X, Q, true_d, args.runs, args.max_points, log),
+        lambda n, got, t: pareto_at(curve(got, n), t), log, TABLE_TARGETS)
+    repeats = [[p for got in rep.values() for p in got] for rep in swept]
     profile = None
     if "annann-stop" in names and not args.no_profile:
         log(f"profiling annann-stop at target {args.profile_target}")

@@ -322,3 +322,23 @@ def restoring_threads(run, argv):
         return run(argv)
     finally:
         numba.set_num_threads(previous)
+
+
+def sweep_repeats(names, repeats, sweep, level, log, targets=(0.9, 0.95, 0.99)):
+    """Every system swept once per repeat, in ``sweep_order``. ``sweep(name)`` returns the
+    system's points (dicts with a 'recall'); ``level(name, points, target)`` the QPS at a recall
+    level for the log line (None if never reached). Returns ([{name: points} in the order swept,
+    one dict per repeat], [the order of each repeat])."""
+    out, orders = [], []
+    for rep in range(repeats):
+        order = sweep_order(names, rep)
+        orders.append(order)
+        swept = {}
+        for name in order:
+            log(f"repeat {rep}: sweeping {name}")
+            swept[name] = got = sweep(name)
+            log(f"repeat {rep} {name}: QPS " + ", ".join(
+                f"@{t} {(level(name, got, t) or 0):,.0f}" for t in targets)
+                + f"; max recall {max(p['recall'] for p in got):.4f}")
+        out.append(swept)
+    return out, orders
