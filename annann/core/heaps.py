@@ -106,37 +106,10 @@ def min_heap_push(keys, ids, size, key, j):
     return size + 1
 
 
-@njit(cache=True)
-def min_heapify(keys, ids, size):
-    """Make keys/ids[:size] a min-heap by key, in place, bottom-up: O(size), where sorting would
-    be O(size log size) for a consumer that pops only the first few."""
-    for root in range(size // 2 - 1, -1, -1):
-        pos = root
-        key = keys[pos]
-        j = ids[pos]
-        while True:
-            child = 2 * pos + 1
-            if child >= size:
-                break
-            if child + 1 < size and keys[child + 1] < keys[child]:
-                child += 1
-            if keys[child] >= key:
-                break
-            keys[pos] = keys[child]
-            ids[pos] = ids[child]
-            pos = child
-        keys[pos] = key
-        ids[pos] = j
-
-
 @njit(cache=True, inline="always")
-def min_heap_pop(keys, ids, size):
-    """Remove the smallest entry of the min-heap keys/ids[:size]; returns (its id, new size)."""
-    top = ids[0]
-    size -= 1
-    key = keys[size]
-    j = ids[size]
-    pos = 0
+def min_sift_down(keys, ids, pos, size, key, j):
+    """Place (key, j) at pos of the min-heap keys/ids[:size] and move it down to where it belongs
+    (the smaller child moves up while it is below key)."""
     while True:
         child = 2 * pos + 1
         if child >= size:
@@ -150,6 +123,22 @@ def min_heap_pop(keys, ids, size):
         pos = child
     keys[pos] = key
     ids[pos] = j
+
+
+@njit(cache=True)
+def min_heapify(keys, ids, size):
+    """Make keys/ids[:size] a min-heap by key, in place, bottom-up: O(size), where sorting would
+    be O(size log size) for a consumer that pops only the first few."""
+    for root in range(size // 2 - 1, -1, -1):
+        min_sift_down(keys, ids, root, size, keys[root], ids[root])
+
+
+@njit(cache=True, inline="always")
+def min_heap_pop(keys, ids, size):
+    """Remove the smallest entry of the min-heap keys/ids[:size]; returns (its id, new size)."""
+    top = ids[0]
+    size -= 1
+    min_sift_down(keys, ids, 0, size, keys[size], ids[size])
     return top, size
 
 
