@@ -130,6 +130,18 @@ def memo(fn):
     return call
 
 
+def train_model(features, y, first, targets, seed):
+    """A StopModel (shifts at 0) whose trees fit y on a seeded 70 % of the training queries; the
+    other 30 % are kept to calibrate it. Returns (model, their rows, the trees' predictions for
+    them)."""
+    order = np.random.default_rng(seed).permutation(features.shape[0])
+    cut = int(0.7 * features.shape[0])
+    fit_rows, cal_rows = order[:cut], order[cut:]
+    gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
+    model = StopModel(first, trees, base, np.asarray(targets, np.float64), np.zeros(len(targets)))
+    return model, cal_rows, gbr.predict(features[cal_rows])
+
+
 def fit_stop_model(index, X, ids=None, n_queries=2000, cap=None, first=FIRST, k=10,
                    targets=TARGETS, seed=0, margin=None):
     """Train and calibrate a StopModel for a fitted, coded ClusterIndex over rows X (with ids,
@@ -154,15 +166,9 @@ def fit_stop_model(index, X, ids=None, n_queries=2000, cap=None, first=FIRST, k=
     index.search_batch(Q, k, C=cap, margin=margin, target_recall=1.0, exclude=qids)
     features = index.last_features.copy()
     y = np.log2(np.maximum(np.minimum(ranks.max(axis=1), 2 * cap), 1))
-    order = np.random.default_rng(seed).permutation(Q.shape[0])
-    cut = int(0.7 * Q.shape[0])  # train on 70 %, calibrate on the other 30 %
-    fit_rows, cal_rows = order[:cut], order[cut:]
-    gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
-    model = StopModel(first, trees, base, np.asarray(targets, np.float64),
-                      np.zeros(len(targets)))
+    model, cal_rows, pred = train_model(features, y, first, targets, seed)
     index.set_stop_model(model)
-    Qc, qc, tc, pred = Q[cal_rows], qids[cal_rows], truth[cal_rows], \
-        gbr.predict(features[cal_rows])
+    Qc, qc, tc = Q[cal_rows], qids[cal_rows], truth[cal_rows]
 
     @memo
     def measured(shift):
@@ -212,15 +218,9 @@ def fit_beam_model(index, X, ids=None, n_queries=2000, cap=1024, first_beam=FIRS
     full = table >= 1.0
     need = np.where(full.any(axis=1), ladder[np.argmax(full, axis=1)], 2 * ladder[-1])
     y = np.log2(need)
-    order = np.random.default_rng(seed).permutation(Q.shape[0])
-    cut = int(0.7 * Q.shape[0])
-    fit_rows, cal_rows = order[:cut], order[cut:]
-    gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
-    model = StopModel(first_beam, trees, base, np.asarray(targets, np.float64),
-                      np.zeros(len(targets)))
+    model, cal_rows, pred = train_model(features, y, first_beam, targets, seed)
     index.set_stop_model(model)
-    Qc, qc, tc, pred = Q[cal_rows], qids[cal_rows], truth[cal_rows], \
-        gbr.predict(features[cal_rows])
+    Qc, qc, tc = Q[cal_rows], qids[cal_rows], truth[cal_rows]
 
     @memo
     def measured(shift):
