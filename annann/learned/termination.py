@@ -87,6 +87,9 @@ def recall_rows(found, truth):
     return np.array([np.isin(t, f).mean() for f, t in zip(found, truth)])
 
 
+CALIBRATION_SHARE = 0.3  # of the training queries: held out of the trees, for calibration
+
+
 def fit_trees(features, y, seed):
     """Gradient-boosted regression trees (scikit-learn, in fit only) of y on the features;
     returns (the fitted model, its arrays, its base value)."""
@@ -131,11 +134,11 @@ def memo(fn):
 
 
 def train_model(features, y, first, targets, seed):
-    """A StopModel (shifts at 0) whose trees fit y on a seeded 70 % of the training queries; the
-    other 30 % are kept to calibrate it. Returns (model, their rows, the trees' predictions for
-    them)."""
+    """A StopModel (shifts at 0) whose trees fit y on a seeded share of the training queries;
+    the rest (``CALIBRATION_SHARE``) are kept to calibrate it. Returns (model, their rows, the
+    trees' predictions for them)."""
     order = np.random.default_rng(seed).permutation(features.shape[0])
-    cut = int(0.7 * features.shape[0])
+    cut = int((1.0 - CALIBRATION_SHARE) * features.shape[0])
     fit_rows, cal_rows = order[:cut], order[cut:]
     gbr, trees, base = fit_trees(features[fit_rows], y[fit_rows], seed)
     model = StopModel(first, trees, base, np.asarray(targets, np.float64), np.zeros(len(targets)))
