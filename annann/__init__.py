@@ -1,8 +1,9 @@
 """annann: learned and graph-based approximate nearest neighbour search.
 
 Sub-packages: ``core`` (kernels and checks), ``data`` (datasets, ground truth, recall), ``ivf``
-(the cluster engine), ``learned`` (ANNANN and Neural LSH), ``graph`` (the K-NN graph), ``distributed`` (the
-Dask build). The names below are imported on first use, so ``import annann`` stays cheap.
+(the cluster engine), ``learned`` (ANNANN, Neural LSH, learned scores and learned termination),
+``graph`` (the K-NN graph), ``distributed`` (the Dask build). The names below are imported on
+first use, so ``import annann`` stays cheap.
 """
 
 from importlib import import_module
@@ -14,6 +15,8 @@ _PUBLIC = {
     "AnnannIndex": "annann.learned.index",
     "TrainConfig": "annann.learned.training",
     "NeuralLshIndex": "annann.learned.neural_lsh",
+    "LearnedScoreIndex": "annann.learned.scores",
+    "LearnedStopIndex": "annann.learned.termination",
     "KNNGraphIndex": "annann.graph.index",
     "LSHIndex": "annann.graph.lsh",
     "BruteForceIndex": "annann.data.groundtruth",

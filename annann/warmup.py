@@ -1,5 +1,6 @@
-"""Compile the numba kernels of the cluster engine (``ivf``, also ANNANN's) and of the K-NN graph
-(``graph``) for both metrics, filling numba's on-disk cache: ``python -m annann.warmup [ENGINE ...]``.
+"""Compile the numba kernels of the cluster engine (``ivf``, also ANNANN's), of its learned-score
+scan (``scores``) and of the K-NN graph (``graph``) for both metrics, filling numba's on-disk
+cache: ``python -m annann.warmup [ENGINE ...]``.
 
 The algorithm images run it at build time with ``NUMBA_CACHE_DIR`` inside the image, so a
 container loads its kernels instead of compiling them. The adapters still call the engines'
@@ -14,8 +15,9 @@ from .core.distances import METRICS
 from .graph.index import INITS
 from .graph.index import warm_up as warm_up_graph
 from .ivf.index import warm_up as warm_up_ivf
+from .learned.scores import warm_up as warm_up_scores
 
-ENGINES = ("ivf", "graph")
+ENGINES = ("ivf", "scores", "graph")
 
 
 def warm_up(engines=ENGINES, metrics=METRICS, log=print):
@@ -28,6 +30,8 @@ def warm_up(engines=ENGINES, metrics=METRICS, log=print):
         for metric in metrics:
             if engine == "ivf":
                 seconds = warm_up_ivf(metric)
+            elif engine == "scores":
+                seconds = warm_up_scores(metric)
             else:
                 seconds = sum(warm_up_graph(metric, init=init) for init in INITS)
             spent[engine, metric] = seconds

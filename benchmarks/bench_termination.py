@@ -1,5 +1,5 @@
-"""Learned adaptive termination vs its raw twin (issue #31): recall@10 vs single-thread QPS, one
-process, both engines.
+"""Learned designs vs their raw twin (issue #31): learned adaptive termination (both engines)
+and learned scores (the cluster engine), recall@10 vs single-thread QPS, one process.
 
 Systems (``--systems`` picks a subset):
 
@@ -8,6 +8,9 @@ Systems (``--systems`` picks a subset):
   ``learned.termination.LearnedStopIndex(n_clusters=4.0, seed)``, built on its own (its build
   time includes the training of the stop model, reported apart too), swept over the model's
   calibrated targets (``stop_model.targets``) with C = its cap (``stop_cap``) x the same margins;
+  ``annann-scores`` = ``learned.scores.LearnedScoreIndex(n_clusters=--score-lists, seed)``
+  (LoRANN-style per-cluster low-rank scores, trained in fit on the rows), C (--score-ladder) x
+  candidates re-ranked (--score-candidates) x margin (--score-margins);
   ``lorann`` (peer, its algos.yaml groups sqrt-n and 2sqrt-n, through the plugin adapter, as
   ``bench_cluster_index`` runs it: its classes are reused);
 - graph engine: ``knngraph-lsh`` = ``KNNGraphIndex(n_neighbors=20, seed)``, fixed beams
@@ -26,7 +29,8 @@ expanded, ``dist_comps``, of the graph walk) come from one untimed ``search_batc
 point and are interpolated on their lower frontier (least cost for at least that recall) at each
 recall level: the point of termination is fewer clusters / expansions at equal recall.
 
-Profile (annann-stop at --profile-target, margin 1.9): the kernel of one query
+Profiles. annann-scores: its kernel stopped after each stage (see ``profile_scores``), at its
+fastest point reaching --profile-target. annann-stop (at --profile-target, margin 1.9): the kernel of one query
 (``ivf.scan.search_query_coded``, adaptive path) is replayed from its parts (``route``,
 ``rank_clusters``, ``rotate_into``, ``scan_codes``, ``stop_features``, ``predict_trees``,
 ``rerank_kept``) by a numba function of this script that stops after stage s; the time of stage
@@ -61,6 +65,9 @@ from annann.core.trees import predict_trees
 from annann.graph.index import KNNGraphIndex
 from annann.ivf.centroid_graph import EXACT, MIN_EF, route
 from annann.ivf.scan import clusters_for, rank_clusters, rerank_kept, scan_codes, stop_features
+from annann.learned.score_scan import STAGES as SCORE_STAGES
+from annann.learned.score_scan import search_queries_scored
+from annann.learned.scores import LearnedScoreIndex
 from annann.learned.termination import LearnedStopIndex, fit_beam_model
 from benchmarks import bench_cluster_index as bci
 from benchmarks import common
@@ -79,22 +86,31 @@ PROFILE_MARGIN = 1.9  # the engine's default margin, the one the stop model is c
 LISTS = 4.0  # 4 sqrt(n) clusters, annann-raw's default
 TARGETS = (0.8, 0.9, 0.95, 0.99)
 TABLE_TARGETS = (0.9, 0.95, 0.99)
-CLUSTER = ("annann-raw", "annann-stop", "lorann")
+SCORE_LADDER = [1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128]
+SCORE_CANDIDATES = [40, 100, 250]
+SCORE_MARGINS = [2.0, 4.0]
+SCORE_LISTS = 1.0  # sqrt(n) clusters, LoRANN's advice (larger clusters amortise each model)
+CLUSTER = ("annann-raw", "annann-stop", "annann-scores", "lorann")
 GRAPH = ("knngraph-lsh", "knngraph-stop")
 SYSTEMS = CLUSTER + GRAPH
-OURS = ("annann-raw", "annann-stop", "knngraph-lsh", "knngraph-stop")
-LEARNED = ("annann-stop", "knngraph-stop")
-PAIRS = (("annann-stop", "annann-raw"), ("annann-stop", "lorann"), ("annann-raw", "lorann"),
+OURS = ("annann-raw", "annann-stop", "annann-scores", "knngraph-lsh", "knngraph-stop")
+LEARNED = ("annann-stop", "annann-scores", "knngraph-stop")
+CALIBRATED = ("annann-stop", "knngraph-stop")  # the ones searched for a target recall
+PAIRS = (("annann-stop", "annann-raw"), ("annann-scores", "annann-raw"),
+         ("annann-stop", "lorann"), ("annann-scores", "lorann"), ("annann-raw", "lorann"),
          ("knngraph-stop", "knngraph-lsh"))
 COSTS = {"annann-raw": ("clusters", "scanned", "exact"),
          "annann-stop": ("clusters", "scanned", "exact"),
+         "annann-scores": ("clusters", "scanned", "exact"),
          "knngraph-lsh": ("dist_comps",), "knngraph-stop": ("dist_comps",)}
-COST_NAMES = {"clusters": "clusters scanned", "scanned": "codes scanned",
+COST_NAMES = {"clusters": "clusters scanned", "scanned": "codes / scores scanned",
               "exact": "rows re-ranked (exact distances)",
               "dist_comps": "nodes expanded (dist_comps)"}
-TWINS = (("annann-stop", "annann-raw"), ("knngraph-stop", "knngraph-lsh"))
+TWINS = (("annann-stop", "annann-raw"), ("annann-scores", "annann-raw"),
+         ("knngraph-stop", "knngraph-lsh"))
 PACKAGES = ("numpy", "numba", "scikit-learn", "lorann")
-COLORS = {"annann-raw": "tab:red", "annann-stop": "tab:orange", "lorann": "tab:purple",
+COLORS = {"annann-raw": "tab:red", "annann-stop": "tab:orange", "annann-scores": "tab:green",
+          "lorann": "tab:purple",
           "knngraph-lsh": "tab:blue", "knngraph-stop": "tab:cyan"}
 
 
@@ -158,6 +174,44 @@ class Stop(Raw):
     def stats(self, b, p, Q):
         target, m = p
         self.index.search_batch(Q, K, C=self.index.stop_cap, margin=m, target_recall=target)
+        return per_query(self.index.last_stats, len(Q), ("clusters", "scanned", "exact"))
+
+
+class Scores(Raw):
+    """annann-scores: LearnedScoreIndex(--score-lists), its own k-means and models trained in
+    fit; grid C x candidates x margin."""
+
+    name = "annann-scores"
+
+    def __init__(self, X, args, log):
+        bci.Ours.__init__(self, X, args, log, args.score_lists)
+
+    def make(self):
+        return LearnedScoreIndex("euclidean", n_clusters=self.lists, seed=self.args.seed)
+
+    def build(self):
+        super().build()
+        b = self.builds[-1]
+        b.update(train_s=float(self.index.train_seconds), rank=int(self.index.rank),
+                 global_dim=self.index.global_dim_)
+        self.log(f"{self.name}: models trained in {self.index.train_seconds:.1f} s (inside the "
+                 f"build), rank {self.index.rank}, global_dim {self.index.global_dim_}")
+
+    def grid(self):
+        return [(C, c, m) for m in self.args.score_margins for c in self.args.score_candidates
+                for C in self.args.score_ladder if C <= self.index.n_clusters_]
+
+    def label(self, b, p):
+        return f"C {p[0]}, candidates {p[1]}, margin {p[2]}"
+
+    def searcher(self, b, p):
+        C, c, m = p
+        search = self.index.search
+        return lambda q: search(q, K, C=C, candidates=c, margin=m)[0]
+
+    def stats(self, b, p, Q):
+        C, c, m = p
+        self.index.search_batch(Q, K, C=C, candidates=c, margin=m)
         return per_query(self.index.last_stats, len(Q), ("clusters", "scanned", "exact"))
 
 
@@ -276,6 +330,7 @@ def make_systems(names, X, Q, args, log):
             continue
         out[name] = {"annann-raw": lambda: Raw(X, args, log),
                      "annann-stop": lambda: Stop(X, args, log),
+                     "annann-scores": lambda: Scores(X, args, log),
                      "lorann": lambda: Lorann(X, args, log, "euclidean"),
                      "knngraph-lsh": lambda: GraphFixed(graph, args),
                      "knngraph-stop": lambda: GraphStop(graph, args)}[name]()
@@ -366,7 +421,7 @@ def calibration(rows, names, margin):
     """The learned systems' points: target -> (measured recall, QPS, cost) of the first repeat,
     margin 1.9 (the calibrated one) for annann-stop."""
     out = {}
-    for n in [n for n in LEARNED if n in names]:
+    for n in [n for n in CALIBRATED if n in names]:
         pts = []
         for r in rows:
             if r["system"] != n:
@@ -532,6 +587,74 @@ def profile_stop(index, Q, target, margin, runs, log):
             "clusters_p50_p90_p99": [float(np.percentile(used, p)) for p in (50, 90, 99)]}
 
 
+def scores_point(rows, target):
+    """annann-scores' (C, candidates, margin) of the fastest point reaching recall ``target``
+    (else its most accurate point), from one repeat's rows."""
+    mine = [r for r in rows if r["system"] == "annann-scores"]
+    reach = [r for r in mine if r["recall"] >= target]
+    best = max(reach, key=lambda r: r["qps"]) if reach else max(mine, key=lambda r: r["recall"])
+    return tuple(best["param"]), best["recall"]
+
+
+def profile_scores(index, Q, point, runs):
+    """Where the time of annann-scores' queries goes: the kernel itself
+    (``learned.score_scan.search_queries_scored``) stopped after each of its stages
+    (``score_scan.STAGES``), stage s's time = T(s) - T(s-1) over the same queries, best of
+    ``runs``, stages interleaved; what search() costs beyond the whole kernel is the Python
+    wrapper's. A dict, "error" set when the kernel's arguments moved."""
+    C, cand, margin = point
+    Q = np.ascontiguousarray(Q, dtype=np.float32)
+    m = Q.shape[0]
+    out_i = np.full((m, K), -1, dtype=np.int64)
+    out_d = np.full((m, K), np.inf, dtype=np.float32)
+    try:
+        k, C, cand, margin = index._query_args(K, C, cand, margin)
+        before, after = index._score_args()
+        args = (*before, Q, C, k, cand, margin, *after, out_i, out_d)
+        search_queries_scored(*args, len(SCORE_STAGES))
+    except Exception as exc:  # the engine's internals moved: report, do not fail the run
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    fns = [(lambda st=st: search_queries_scored(*args, st))
+           for st in range(1, len(SCORE_STAGES) + 1)]
+    search = index.search
+    fns.append(lambda: [search(q, K, C=C, candidates=cand, margin=margin) for q in Q])
+    index.search_batch(Q, K, C=C, candidates=cand, margin=margin)
+    stats = {key: index.last_stats[key] / m for key in ("scanned", "exact")}
+    best = best_of(fns, runs)
+    stage_t = np.array(best[:len(SCORE_STAGES)]) / m
+    kernel, single = float(stage_t[-1]), best[-1] / m
+    parts = np.diff(np.concatenate([[0.0], stage_t]))
+    rows = [{"stage": name, "us": float(t * 1e6), "share": float(t / single)}
+            for name, t in zip(SCORE_STAGES, parts)]
+    rows.append({"stage": "search() wrapper (Python) beyond the kernel",
+                 "us": float((single - kernel) * 1e6), "share": float((single - kernel) / single)})
+    return {"C": int(C), "candidates": int(cand), "margin": float(margin), "queries": m,
+            "runs": runs, "stages": rows, "kernel_us": kernel * 1e6, "search_us": single * 1e6,
+            "scanned": float(stats["scanned"]), "exact": float(stats["exact"]),
+            "rank": int(index.rank), "global_dim": index.global_dim_,
+            "largest_cluster": int(index._largest)}
+
+
+def score_profile_lines(p):
+    if p is None:
+        return []
+    lines = ["", "## Where annann-scores' query time goes", ""]
+    if "error" in p:
+        return lines + [f"Not measured: the kernel refused the profile's arguments ({p['error']})."]
+    lines += [f"C {p['C']}, candidates {p['candidates']}, margin {p['margin']} (the fastest point "
+              f"reaching recall {p['target']} in repeat 0: recall {p['recall']:.4f}); rank "
+              f"{p['rank']}, global_dim {p['global_dim']}; {p['queries']} queries, best of "
+              f"{p['runs']} passes, stages interleaved; {p['scanned']:,.0f} members scored and "
+              f"{p['exact']:.1f} rows re-ranked per query. Stage s's time = the kernel stopped "
+              "after s minus the kernel stopped after s - 1 (an estimate: stopping early changes "
+              "what the caches hold for the next query).", "",
+              "| stage | µs / query | share of search() |", "| --- | --- | --- |"]
+    for r in p["stages"]:
+        lines.append(f"| {r['stage']} | {r['us']:.2f} | {100 * r['share']:.1f} % |")
+    lines += [f"| whole search() (measured) | {p['search_us']:.2f} | 100 % |"]
+    return lines
+
+
 # ---- report ----------------------------------------------------------------------------------
 def fmt_cost(v):
     return "not reached" if v is None else f"{v:,.1f}" if v < 100 else f"{v:,.0f}"
@@ -588,7 +711,7 @@ def plot(s, path):
 def markdown(s):
     names = s["systems"]
     orders = "; ".join(" > ".join(o) for o in s["orders"])
-    lines = [f"# Learned termination vs its raw twin on {s['dataset']} ({s['n']:,} x {s['dim']})",
+    lines = [f"# Learned designs vs their raw twin on {s['dataset']} ({s['n']:,} x {s['dim']})",
              "", *header_lines(s["info"], s["load_end"]),
              f"- {s['queries']} queries, each timed alone on one thread (ann-benchmarks style), "
              f"best of {s['runs']} passes per point; {len(s['repeats'])} repeats in one process, "
@@ -666,6 +789,7 @@ def markdown(s):
             lines.append(f"| {p['target']:g} | {p['recall']:.4f} | {p['qps']:,.0f} | "
                          + " | ".join(fmt_cost(p.get(k)) for k in keys) + " |")
     lines += profile_lines(s.get("profile"))
+    lines += score_profile_lines(s.get("score_profile"))
     lines += ["", "| repeat | system | parameters | recall@10 | QPS | clusters | codes scanned | "
               "rows re-ranked | nodes expanded |", "| --- | --- | --- | --- | --- | --- | --- | "
               "--- | --- |"]
@@ -689,6 +813,9 @@ def setup_lines(s):
                       if "annann-raw" in names else "")
                    + (f"; annann-stop targets x margin {s['margins']} with C = its cap"
                       if "annann-stop" in names else "")
+                   + (f"; annann-scores {s['score']['lists']} lists (sqrt(n) multiple), C "
+                      f"{s['score']['ladder']} x candidates {s['score']['candidates']} x margin "
+                      f"{s['score']['margins']}" if "annann-scores" in names else "")
                    + (("; " if ours else "") + "lorann through its plugin adapter (algos.yaml "
                       "groups sqrt-n, 2sqrt-n)" if "lorann" in names else ""))
     if any(n in GRAPH for n in names):
@@ -742,6 +869,14 @@ def _main(argv):
     ap.add_argument("--ladder", type=bci.parse_list(int), default=LADDER, help="annann-raw's C")
     ap.add_argument("--margins", type=bci.parse_list(float), default=MARGINS,
                     help="the cluster engine's margins (annann-raw and annann-stop)")
+    ap.add_argument("--score-lists", type=float, default=SCORE_LISTS,
+                    help="annann-scores' clusters, a multiple of sqrt(n)")
+    ap.add_argument("--score-ladder", type=bci.parse_list(int), default=SCORE_LADDER,
+                    help="annann-scores' C")
+    ap.add_argument("--score-candidates", type=bci.parse_list(int), default=SCORE_CANDIDATES,
+                    help="annann-scores' rows re-ranked exactly")
+    ap.add_argument("--score-margins", type=bci.parse_list(float), default=SCORE_MARGINS,
+                    help="annann-scores' margins")
     ap.add_argument("--beams", type=bci.parse_list(int), default=BEAMS,
                     help="knngraph-lsh's fixed beams")
     ap.add_argument("--stop-queries", type=int, default=2000,
@@ -754,7 +889,8 @@ def _main(argv):
     ap.add_argument("--max-builds", type=int, default=None,
                     help="at most this many of lorann's builds, the first ones (smoke runs)")
     ap.add_argument("--profile-target", type=float, default=0.95,
-                    help="annann-stop's target recall profiled")
+                    help="annann-stop's target recall profiled (annann-scores: its fastest "
+                         "point reaching it)")
     ap.add_argument("--profile-runs", type=int, default=5, help="passes of the profile (best)")
     ap.add_argument("--no-profile", action="store_true", help="skip the profile")
     ap.add_argument("--seed", type=int, default=0)
@@ -765,8 +901,9 @@ def _main(argv):
                  "must be >= 1")
     if args.stop_queries < 50:
         ap.error("--stop-queries must be >= 50")
-    if not args.ladder or not args.margins or not args.beams:
-        ap.error("--ladder, --margins and --beams need at least one value")
+    if not (args.ladder and args.margins and args.beams and args.score_ladder
+            and args.score_candidates and args.score_margins):
+        ap.error("--ladder, --margins, --beams and the --score-* lists need at least one value")
     names = [n.strip() for n in args.systems.split(",") if n.strip()]
     unknown = [n for n in names if n not in SYSTEMS]
     if unknown or not names:
@@ -790,11 +927,14 @@ def _main(argv):
 
     from annann.graph.index import warm_up as graph_warm_up
     from annann.ivf.index import warm_up as ivf_warm_up
+    from annann.learned.scores import warm_up as scores_warm_up
     from annann.learned.termination import warm_up as stop_warm_up
 
     ivf_warm_up("euclidean")  # numba kernels compiled outside the timed builds
     if "annann-stop" in names:
         stop_warm_up("euclidean")
+    if "annann-scores" in names:
+        scores_warm_up("euclidean")
     if any(nm in GRAPH for nm in names):
         graph_warm_up("euclidean", n_neighbors=20)
     systems, graph = make_systems(names, X, Q, args, log)
@@ -821,6 +961,16 @@ def _main(argv):
         else:
             log("profile: " + ", ".join(f"{r['stage']} {100 * r['share']:.0f} %"
                                         for r in profile["stages"]))
+    score_profile = None
+    if "annann-scores" in names and not args.no_profile:
+        point, reached = scores_point(repeats[0], args.profile_target)
+        log(f"profiling annann-scores at {point}")
+        score_profile = profile_scores(systems["annann-scores"].index, Q, point,
+                                       args.profile_runs)
+        score_profile.update(target=args.profile_target, recall=reached)
+        if "error" not in score_profile:
+            log("profile: " + ", ".join(f"{r['stage']} {100 * r['share']:.0f} %"
+                                        for r in score_profile["stages"]))
     at = summarize(repeats, names)
     # the margin the stop model was calibrated with (the engine's default, 1.9) if swept
     cal_margin = PROFILE_MARGIN if PROFILE_MARGIN in args.margins else args.margins[0]
@@ -830,12 +980,15 @@ def _main(argv):
                else (systems["annann-stop"].index.n_clusters_ if "annann-stop" in systems
                      else None),
                "ladder": args.ladder, "margins": args.margins, "beams": args.beams,
+               "score": {"lists": args.score_lists, "ladder": args.score_ladder,
+                         "candidates": args.score_candidates, "margins": args.score_margins},
                "stop_queries": args.stop_queries, "max_points": args.max_points,
                "max_builds": args.max_builds, "systems": names, "orders": orders,
                "builds": {nm: s.builds for nm, s in systems.items()}, "repeats": repeats,
                "at": at, "ratios": ratios(at, names), "costs": costs(repeats[0], names),
                "calibration_margin": cal_margin,
                "calibration": calibration(repeats[0], names, cal_margin), "profile": profile,
+               "score_profile": score_profile,
                "max_recall": {nm: max(r["recall"] for rows in repeats for r in rows
                                       if r["system"] == nm) for nm in names},
                "load_end": round(os.getloadavg()[0], 2)}

@@ -217,7 +217,7 @@ def definitions(pattern):
 def test_one_home_for_the_squared_l2_kernels_and_the_heaps():
     for name, where in definitions(r"sq_l2|squared_dist|block_dist").items():
         assert where == ["annann/core/distances.py"], (name, where)
-    heaps = r"heap_push|heap_pop|sift_down|sort_pairs|select_kth"
+    heaps = r"heap_push|heap_pop|sift_down|sort_pairs|select_kth|select_smallest"
     for name, where in definitions(heaps).items():
         assert where == ["annann/core/heaps.py"], (name, where)
     assert len(definitions(r"^heap_push$")["heap_push"]) == 1

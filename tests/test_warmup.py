@@ -93,7 +93,7 @@ def test_image_build_step_warms_every_engine_and_metric():
                           text=True, timeout=900)
     assert proc.returncode == 0, proc.stderr[-3000:]
     lines = proc.stdout.splitlines()
-    for engine in ("ivf", "graph"):
+    for engine in ("ivf", "scores", "graph"):
         for metric in ("euclidean", "angular"):
             assert any(line.startswith(f"{engine} {metric}: kernels ready in") for line in lines)
     bad = subprocess.run([sys.executable, "-m", "annann.warmup", "gpu"], cwd=ROOT,

@@ -40,7 +40,7 @@ SCRIPT = HIDE + textwrap.dedent("""
     except ModuleNotFoundError:
         pass
     import annann
-    from annann import AnnannIndex, ClusterIndex, KNNGraphIndex, get_dataset
+    from annann import AnnannIndex, ClusterIndex, KNNGraphIndex, LearnedScoreIndex, get_dataset
     import annann.ivf.index, annann.graph.index, annann.learned.index, annann.warmup  # noqa: F401
     from ann_benchmarks_plugin.algorithms.annann_raw.module import AnnannRaw
     from ann_benchmarks_plugin.algorithms.knngraph.module import KnnGraphLSH
@@ -60,7 +60,8 @@ SCRIPT = HIDE + textwrap.dedent("""
         out[name] = sum(hits) / exact.size
     out["engines"] = [
         ClusterIndex(n_clusters=16).fit(train).search(queries[0], 5)[0].shape[0],
-        KNNGraphIndex(n_neighbors=8).fit(train).search(queries[0], 5)[0].shape[0]]
+        KNNGraphIndex(n_neighbors=8).fit(train).search(queries[0], 5)[0].shape[0],
+        LearnedScoreIndex(n_clusters=16).fit(train).search(queries[0], 5)[0].shape[0]]
     try:
         Annann("euclidean", {"n_clusters": 1.0}).fit(train)
         out["annann"] = "trained"
@@ -78,7 +79,7 @@ def test_library_and_lean_adapters_run_without_tensorflow():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["annann-raw"] >= 0.8 and out["knngraph-lsh"] >= 0.8, out
-    assert out["engines"] == [5, 5]
+    assert out["engines"] == [5, 5, 5]
     assert "TensorFlow" in out["annann"] and "annann[learned]" in out["annann"], out
     assert out["tensorflow_imported"] is False
 

@@ -37,8 +37,9 @@ OUR_MODULE = "ann_benchmarks_plugin.algorithms."
 HARNESS_MODULE = "ann_benchmarks.algorithms."
 LEARNED_PACKAGE = "annann.learned"
 # modules of annann.learned that need neither TensorFlow nor the graph partitioners (the learned
-# extra): learned termination trains scikit-learn trees, a core dependency
-LEARNED_CORE_ONLY = frozenset({"annann.learned.termination"})
+# extra): learned termination trains scikit-learn trees, learned scores numpy least squares, both
+# core dependencies
+LEARNED_CORE_ONLY = frozenset({"annann.learned.termination", "annann.learned.scores"})
 NUMBA_CACHE_DIR = "/opt/annann/numba-cache"
 
 

@@ -10,7 +10,8 @@
 * A min-heap on flat arrays (``min_heap_push`` / ``min_heap_pop``): the nodes still to expand
   in a best-first graph walk.
 * Selection and sorting of short arrays in place (``select_kth``, ``sort_pairs``), ties broken by
-  id so an order never depends on the algorithm or the thread count. numba's own
+  id so an order never depends on the algorithm or the thread count; ``select_smallest`` keeps
+  the smallest of a buffer with two payloads (the learned-score scan's candidates). numba's own
   ``np.partition`` / ``np.argsort`` take far longer to JIT-compile per signature and allocate
   on every call; these compile quickly and work in place (docs/design-notes.md).
 """
@@ -174,6 +175,52 @@ def select_kth(vals, k):
         else:
             return vals[k]
     return vals[k]
+
+
+@njit(cache=True, inline="always")
+def swap_three(keys, a, b, i, j):
+    """Swap entries i and j of keys and of its two payloads a and b."""
+    keys[i], keys[j] = keys[j], keys[i]
+    a[i], a[j] = a[j], a[i]
+    b[i], b[j] = b[j], b[i]
+
+
+@njit(cache=True)
+def select_smallest(keys, a, b, size, count):
+    """Reorder keys[:size] (a and b alongside) so that keys[:count] are the count smallest (in no
+    order); returns the largest of them (inf when count is 0). Quickselect with a median-of-three
+    pivot and Hoare partitions, as select_kth, carrying two payloads: a scan that meets thousands
+    of estimates and keeps the best few hundred appends to a buffer twice that size and calls
+    this when it is full, O(1) amortised per estimate kept where a heap sifts for each
+    (docs/design-notes.md); the largest kept is the bound later estimates are checked against."""
+    if count <= 0:
+        return np.float32(np.inf)
+    count = min(count, size)
+    lo, hi, target = 0, size - 1, count - 1
+    while lo < hi:
+        mid = (lo + hi) // 2
+        x, y, z = keys[lo], keys[mid], keys[hi]
+        pivot = max(min(x, y), min(max(x, y), z))
+        i, j = lo, hi
+        while i <= j:
+            while keys[i] < pivot:
+                i += 1
+            while keys[j] > pivot:
+                j -= 1
+            if i <= j:
+                swap_three(keys, a, b, i, j)
+                i += 1
+                j -= 1
+        if target <= j:
+            hi = j
+        elif target >= i:
+            lo = i
+        else:
+            break
+    worst = keys[0]
+    for t in range(1, count):
+        worst = max(worst, keys[t])
+    return worst
 
 
 @njit(cache=True, inline="always")

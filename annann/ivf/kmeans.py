@@ -150,3 +150,19 @@ def assign_nearest(X, centers, block=8192, progress=False):
         b_sq = squared_norms(B)
         dist[s:s + block] = np.maximum(score[np.arange(B.shape[0]), lab] + b_sq, 0.0)
     return labels, dist
+
+
+def nearest_centers(X, centers, t, block=8192):
+    """Indices (int64, (n, t), nearest first) of the t nearest centres of every row of X, by the
+    same blocked BLAS scores as assign_nearest (exact; X may be a memmap)."""
+    centers = np.ascontiguousarray(centers, dtype=np.float32)
+    t = min(int(t), centers.shape[0])
+    c_sq = squared_norms(centers)
+    out = np.empty((X.shape[0], t), dtype=np.int64)
+    for s in range(0, X.shape[0], block):
+        score = sq_l2_scores(np.asarray(X[s:s + block], dtype=np.float32), centers, c_sq)
+        part = (np.argpartition(score, t - 1, axis=1)[:, :t] if t < centers.shape[0]
+                else np.broadcast_to(np.arange(t), score.shape).copy())
+        order = np.argsort(np.take_along_axis(score, part, axis=1), axis=1, kind="stable")
+        out[s:s + block] = np.take_along_axis(part, order, axis=1)
+    return out

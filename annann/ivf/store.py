@@ -2,9 +2,11 @@
 
 Cluster c owns rows [starts[c], starts[c] + counts[c]) of ``vectors`` and may have spare rows up to
 caps[c]; ``slot_ids`` holds each row's external id (-1 = free). Optional ``columns`` ride along
-with the rows, always in RAM: arrays shaped (P, rows) whose column r belongs to row r (the
-RaBitQ codes and factors of ``core.rabitq``, stored word-major so that a cluster's codes are P
-contiguous runs the scan reads with vector instructions); every move of a row moves its columns.
+with the rows, always in RAM: arrays shaped (P, rows) whose column r belongs to row r; every move
+of a row moves its columns. A column keeps the memory order it is given: C order (word-major: a
+cluster's values are P contiguous runs, as the RaBitQ codes and factors of ``core.rabitq`` are
+read with vector instructions) or Fortran order (row-major: a cluster's values are one contiguous
+block, as the learned scores of ``learned.scores`` are read, eight rows at a time).
 A sorted id -> row map (two int64 arrays, searched with np.searchsorted) replaces a Python
 dict, so lookups are vectorised and cost 24 bytes per vector in total. A cluster that overflows on add moves to the end of the buffer with
 slack; the buffer is re-laid out tightly when holes exceed half of it, when it must grow, or on
@@ -51,6 +53,23 @@ def compact_clusters(vectors, slot_ids, starts, counts, clusters):
             write += 1
         counts[c] = write - s0
     return src[:moved], dst[:moved]
+
+
+def column_like(cols, rows):
+    """Zeros shaped (P, rows) of cols' dtype and memory order (see the module docstring)."""
+    return np.zeros((cols.shape[0], rows), dtype=cols.dtype, order=column_order(cols))
+
+
+def column_order(cols):
+    """"F" for a row-major column (Fortran order, P > 1), else "C"."""
+    return "F" if cols.shape[0] > 1 and not cols.flags.c_contiguous \
+        and cols.flags.f_contiguous else "C"
+
+
+def as_column(cols, like=None):
+    """cols as a contiguous array in its own memory order (or like's)."""
+    order = column_order(cols if like is None else like)
+    return np.asfortranarray(cols) if order == "F" else np.ascontiguousarray(cols)
 
 
 @njit(cache=True)
@@ -165,7 +184,7 @@ class ClusterStore:
         copy_ranges(self.vectors, self.slot_ids, vec, ids, self.starts[live], starts[live],
                     self.counts[live])
         for name, cols in self.columns.items():
-            new = np.zeros((cols.shape[0], vec.shape[0]), dtype=cols.dtype)
+            new = column_like(cols, vec.shape[0])
             copy_column_ranges(cols, new, self.starts[live], starts[live], self.counts[live])
             self.columns[name] = new
         self._replace_buffer(vec, ids)
@@ -202,7 +221,7 @@ class ClusterStore:
         for s in range(0, n, block):
             vec[s:s + block] = X[order[s:s + block]]
         for name, cols in columns.items():
-            store.columns[name] = np.ascontiguousarray(cols[:, order])
+            store.columns[name] = as_column(cols[:, order], like=cols)
         store._replace_buffer(vec, np.asarray(ids, dtype=np.int64)[order])
         store.counts = counts
         store.caps = counts.copy()
@@ -217,7 +236,7 @@ class ClusterStore:
             if cols.ndim != 2 or cols.shape[1] != self.vectors.shape[0]:
                 raise ValueError(f"column {name!r}: expected shape (P, {self.vectors.shape[0]}), "
                                  f"got {cols.shape}")
-        self.columns = {name: np.ascontiguousarray(cols) for name, cols in columns.items()}
+        self.columns = {name: as_column(cols) for name, cols in columns.items()}
 
     # ---- queries about the content -----------------------------------------------------------
     @property

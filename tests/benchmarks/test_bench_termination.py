@@ -46,7 +46,7 @@ def check_outputs(bench, out, tag, systems, max_points):
     assert s["systems"] == systems and len(s["repeats"]) == 2
     assert s["orders"][1] == systems[::-1]
     md = stem.with_suffix(".md").read_text()
-    assert md.startswith("# Learned termination") and "- command: `python -m benchmarks." in md
+    assert md.startswith("# Learned designs vs their raw twin") and "- command: `python -m benchmarks." in md
     main = table(md, "| system | engine | QPS @ 0.9")
     assert [r[0] for r in main] == systems and all(len(r) == 9 for r in main)
     pairs = [f"{a} / {b}" for a, b in bench.PAIRS if a in systems and b in systems]
@@ -65,7 +65,7 @@ def check_outputs(bench, out, tag, systems, max_points):
 
 
 def test_smoke_run_of_both_engines(bench, tmp_path):
-    systems = ["annann-raw", "annann-stop", "knngraph-lsh", "knngraph-stop"]
+    systems = ["annann-raw", "annann-stop", "annann-scores", "knngraph-lsh", "knngraph-stop"]
     s = bench.main(["--data", BIGANN, "--queries", "50", "--max-points", "3", "--runs", "1",
                     "--stop-queries", "500", "--profile-runs", "2", "--systems",
                     ",".join(systems[::-1]), "--out", str(tmp_path), "--tag", "t"])
@@ -81,7 +81,15 @@ def test_smoke_run_of_both_engines(bench, tmp_path):
         assert all(r["clusters"] <= stop["cap"] for r in rows if r["system"] == "annann-stop")
     work = table(md, "| work per query")
     assert [r[1] for r in work] == ["annann-raw", "annann-stop", "annann-stop / annann-raw"] * 3 \
+        + ["annann-raw", "annann-scores", "annann-scores / annann-raw"] * 3 \
         + ["knngraph-lsh", "knngraph-stop", "knngraph-stop / knngraph-lsh"]
+    scores = s["builds"]["annann-scores"][0]
+    assert 0 < scores["train_s"] < scores["build_s"] and scores["rank"] == 32
+    sp = s["score_profile"]
+    assert "error" not in sp, sp.get("error")
+    assert [r["stage"] for r in sp["stages"]][:-1] == list(bench.SCORE_STAGES)
+    assert 0 < sp["kernel_us"] < sp["search_us"] and sp["recall"] > 0.5
+    assert len(table(md, "| stage | µs / query")) == len(bench.STAGES) + 2  # annann-stop's first
     assert all(len(r) == 5 for r in work)
     p = s["profile"]
     assert "error" not in p, p.get("error")

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from annann.core.heaps import (checked_heap_push, count_filled, empty_heaps, heap_push,
-                               min_heap_pop, min_heap_push, select_kth, sort_pairs, sorted_rows)
+                               min_heap_pop, min_heap_push, select_kth, select_smallest,
+                               sort_pairs, sorted_rows)
 
 
 def test_heap_keeps_k_smallest_distinct():
@@ -140,3 +141,24 @@ def test_min_heapify_then_pops_come_out_in_key_order(n):
         out.append((top_key, j))
     assert [o[0] for o in out] == sorted(keys.tolist())
     assert all(keys[j // 10] == key for key, j in out)
+
+
+@pytest.mark.parametrize("size, count", [(1, 1), (10, 3), (200, 100), (200, 200), (97, 1)])
+def test_keeps_the_count_smallest_with_their_payloads(size, count):
+    rng = np.random.default_rng(size + count)
+    keys = rng.integers(0, 20, size).astype(np.float32)  # many ties
+    a = keys * 2
+    b = np.arange(size)
+    original = dict(zip(b.tolist(), keys.tolist()))
+    worst = select_smallest(keys, a, b, size, count)
+    np.testing.assert_array_equal(np.sort(keys[:count]), np.sort(np.array(list(
+        original.values()), np.float32))[:count])
+    assert worst == keys[:count].max()
+    np.testing.assert_array_equal(a, keys * 2)  # payloads moved with their keys
+    assert sorted(b.tolist()) == list(range(size))
+    assert all(original[i] == k for i, k in zip(b.tolist(), keys.tolist()))
+
+
+def test_nothing_to_keep():
+    keys = np.ones(4, np.float32)
+    assert select_smallest(keys, keys.copy(), np.arange(4), 4, 0) == np.inf

@@ -102,3 +102,15 @@ def test_an_empty_cluster_is_reseeded_inside_the_data():
     out = refine_centers(X, centers, 2, seed=0)
     counts = np.bincount(assign_nearest(X, out)[0], minlength=5)
     assert (counts > 0).all() and np.abs(out).max() < 100
+
+
+def test_nearest_centers_are_the_exact_ones_in_order():
+    from annann.ivf.kmeans import nearest_centers
+
+    rng = np.random.default_rng(5)
+    X = rng.normal(size=(300, 6)).astype(np.float32)
+    C = rng.normal(size=(40, 6)).astype(np.float32)
+    got = nearest_centers(X, C, 5, block=64)
+    d = ((X[:, None, :] - C[None]) ** 2).sum(-1)
+    np.testing.assert_array_equal(got, np.argsort(d, axis=1, kind="stable")[:, :5])
+    assert nearest_centers(X, C[:3], 5).shape == (300, 3)  # at most the centres there are

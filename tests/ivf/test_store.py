@@ -126,3 +126,36 @@ def test_concat_ranges():
 def test_unknown_storage_mode():
     with pytest.raises(ValueError, match="storage"):
         ClusterStore(4, 2, storage="ssd")
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_columns_follow_their_rows_and_keep_their_memory_order(order):
+    """A column given in Fortran order (row-major values, as learned scores are stored) stays in
+    it through adds that grow the buffer, removals and compaction, and every row's values move
+    with the row: here each row's column holds its id."""
+    store, ref, rng = make(200, 5)
+    rows = concat_ranges(store.starts, store.counts)
+
+    def column_of(ids):
+        return np.stack([ids, -ids, 2 * ids]).astype(np.int64)
+
+    cols = np.zeros((3, store.vectors.shape[0]), np.int64, order=order)
+    cols[:, rows] = column_of(store.slot_ids[rows])
+    store.set_columns({"tag": cols})
+    next_id = 50_000
+    for step in range(12):
+        if step % 3 < 2:
+            m = int(rng.integers(20, 150))
+            ids = np.arange(next_id, next_id + m)
+            next_id += m
+            store.add(rng.standard_normal((m, 4)).astype(np.float32), rng.integers(0, 5, m),
+                      ids, {"tag": column_of(ids)})
+        else:
+            live = store.slot_ids[concat_ranges(store.starts, store.counts)]
+            store.remove(rng.choice(live, size=40, replace=False))
+        if step == 7:
+            store.compact()
+        tag = store.columns["tag"]
+        assert (tag.flags.f_contiguous and not tag.flags.c_contiguous) == (order == "F")
+        rows = concat_ranges(store.starts, store.counts)
+        np.testing.assert_array_equal(tag[:, rows], column_of(store.slot_ids[rows]))

@@ -100,5 +100,24 @@ def test_learned_stop_space(bigann10k):
         >= 0.9
     with pytest.raises(ValueError, match="unknown parameters"):
         Annann("euclidean", {"space": "learned-stop", "code_dim": 8})
-    with pytest.raises(ValueError, match="target_recall needs space"):
+    with pytest.raises(ValueError, match="takes at most 1 query arguments"):
         Annann("euclidean", {"n_clusters": 1.0}).set_query_arguments(8, 0.9)
+
+
+def test_learned_scores_space(bigann10k):
+    """space learned-scores: k-means clusters scanned by learned per-cluster scores, trained in
+    fit; the query arguments are C, the rows re-ranked and the margin."""
+    algo = Annann("euclidean", {"space": "learned-scores", "n_clusters": 1.0, "rank": 32})
+    algo.fit(bigann10k.train)
+    algo.set_query_arguments(24, 200, 4.0)
+    assert str(algo) == "annann-scores(n_clusters=1.0, rank=32, C=24, candidates=200, margin=4.0)"
+    found = np.array([algo.query(q, 10) for q in bigann10k.test])
+    assert np.mean([np.isin(t, f).mean() for f, t in zip(found, bigann10k.neighbors[:, :10])]) \
+        >= 0.95
+    algo.batch_query(bigann10k.test[:20], 10)
+    np.testing.assert_array_equal(np.array(algo.res), found[:20])
+    assert algo.get_additional()["dist_comps"] > 0
+    with pytest.raises(ValueError, match="takes at most 3 query arguments"):
+        algo.set_query_arguments(8, 100, 2.0, 1)
+    with pytest.raises(ValueError, match="unknown parameters"):
+        Annann("euclidean", {"space": "learned-scores", "stop_queries": 8})
