@@ -548,25 +548,36 @@ WARM_UP_ROWS = 2048
 _warm = set()
 
 
-def warm_up(metric="euclidean"):
-    """Fit a small synthetic ClusterIndex and search it (single and batch), so that numba compiles
-    every kernel fit and search run (or loads it from its cache) and sklearn/BLAS start up now,
-    not inside a timed fit: ann-benchmarks counts fit's time and memory growth as the index's.
-    Once per process and metric; returns the seconds it took (0.0 when already done)."""
+def warm_once(done, metric, run):
+    """Call run(X, metric) on a small synthetic set (WARM_UP_ROWS rows to fit, four more to
+    query) once per process and metric (``done``: the caller's set of metrics already warmed),
+    so that numba compiles the kernels it runs (or loads them from its cache) and sklearn/BLAS
+    start up now, not inside a timed fit: ann-benchmarks counts fit's time and memory growth as
+    the index's. Returns the seconds it took (0.0 when already done). Every engine's warm_up
+    goes through here."""
     metric = check_metric(metric)
-    if metric in _warm:
+    if metric in done:
         return 0.0
     from ..data.synthetic import gaussian_clusters
 
     t0 = time.perf_counter()
-    X = gaussian_clusters(WARM_UP_ROWS + 4, 16, seed=0)
-    for quantizer in ("rabitq", "none"):  # "auto" picks by the data's dimension, unknown here
-        index = ClusterIndex(metric, n_clusters=32, rerank=2, quantizer=quantizer)
-        index.fit(X[:WARM_UP_ROWS])
-        index.search(X[-1], 5, C=2)
-        index.search_batch(X[-4:], 5, C=2)
-    _warm.add(metric)
+    run(gaussian_clusters(WARM_UP_ROWS + 4, 16, seed=0), metric)
+    done.add(metric)
     return time.perf_counter() - t0
 
 
-__all__ = ["ClusterIndex", "warm_up"]
+def warm_up(metric="euclidean"):
+    """Fit a small synthetic ClusterIndex and search it (single and batch), both quantizers
+    ("auto" picks by the data's dimension, unknown here), through ``warm_once``."""
+
+    def run(X, metric):
+        for quantizer in ("rabitq", "none"):
+            index = ClusterIndex(metric, n_clusters=32, rerank=2, quantizer=quantizer)
+            index.fit(X[:WARM_UP_ROWS])
+            index.search(X[-1], 5, C=2)
+            index.search_batch(X[-4:], 5, C=2)
+
+    return warm_once(_warm, metric, run)
+
+
+__all__ = ["ClusterIndex", "warm_up", "warm_once"]

@@ -36,11 +36,11 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from ..core.distances import normalize_rows, to_metric
-from ..core.packed_int8 import pack_quads
 from ..core.index_format import IndexFormatError, IndexWriter, read_index
+from ..core.packed_int8 import pack_quads
 from ..core.validation import as_float_matrix, as_query_vector, check_k, check_positive_int
 from ..ivf.centroid_graph import CentroidGraph
-from ..ivf.index import ClusterIndex
+from ..ivf.index import WARM_UP_ROWS, ClusterIndex, warm_once
 from ..ivf.kmeans import nearest_centers
 from .score_scan import (project_query, reduce_query, score_members, search_one_scored,
                          search_queries_scored)
@@ -153,8 +153,11 @@ class LearnedScoreIndex(ClusterIndex):
     rank: int8 components per row (the model's rank); global_dim: "auto", None or an int;
     train_size: each training query trains the models of its train_size nearest clusters;
     train_queries: at most this many indexed rows serve as training queries; ridge: the
-    shrinkage towards the geometric model. search(q, k, C, candidates): C clusters scored,
-    ``candidates`` rows re-ranked exactly (default 10 k)."""
+    shrinkage towards the geometric model; route: "auto" (every centre ranked when that costs at
+    most EXACT_ROUTE_WORK multiply-adds, else the centroid HNSW), "hnsw" or "exact". The other
+    keywords are ClusterIndex's. search(q, k, C, candidates, margin): C clusters scored,
+    ``candidates`` rows re-ranked exactly (default 10 k). ``train_seconds``: the models'
+    training time inside the last fit."""
 
     def __init__(self, metric="euclidean", n_clusters=1.0, rank=RANK, global_dim="auto",
                  train_size=TRAIN_SIZE, train_queries=TRAIN_QUERIES, ridge=RIDGE, route="auto",
@@ -182,10 +185,13 @@ class LearnedScoreIndex(ClusterIndex):
         self.train_seconds = 0.0
 
     # ---- build -------------------------------------------------------------------------------
-    def fit(self, X, ids=None, centers=None, labels=None):
+    def fit(self, X, ids=None, transform=None, centers=None, labels=None):
         """ClusterIndex.fit (k-means, the centroid HNSW, the rows), then the scoring models
         trained on X's rows (timed: ``train_seconds``). No transform: the models live in the
         rows' own space."""
+        if transform is not None:
+            raise ValueError("LearnedScoreIndex: no transform (the models live in the rows' "
+                             "own space)")
         return super().fit(X, ids=ids, centers=centers, labels=labels)
 
     def _encode_store(self):
@@ -471,24 +477,19 @@ _warm = set()
 
 
 def warm_up(metric="euclidean"):
-    """Fit a small LearnedScoreIndex on synthetic rows and search it (single and batch), so that
-    numba compiles the scoring kernels (or loads them) now, not inside a timed fit; once per
-    process and metric. Returns the seconds it took (0.0 when already done)."""
-    from ..core.distances import check_metric
-    from ..data.synthetic import gaussian_clusters
+    """Fit a small LearnedScoreIndex on synthetic rows, with and without a global reduction, and
+    search it (single and batch), so that numba compiles the scoring kernels (or loads them) now,
+    not inside a timed fit; once per process and metric (``ivf.index.warm_once``). Returns the
+    seconds it took (0.0 when already done)."""
 
-    metric = check_metric(metric)
-    if metric in _warm:
-        return 0.0
-    t0 = time.perf_counter()
-    X = gaussian_clusters(2052, 16, seed=0)
-    for global_dim in (None, 8):
-        index = LearnedScoreIndex(metric, n_clusters=32, rank=32, global_dim=global_dim,
-                                  train_queries=500).fit(X[:2048])
-        index.search(X[-1], 5, C=2)
-        index.search_batch(X[-4:], 5, C=2)
-    _warm.add(metric)
-    return time.perf_counter() - t0
+    def run(X, metric):
+        for global_dim in (None, 8):
+            index = LearnedScoreIndex(metric, n_clusters=32, global_dim=global_dim,
+                                      train_queries=500).fit(X[:WARM_UP_ROWS])
+            index.search(X[-1], 5, C=2)
+            index.search_batch(X[-4:], 5, C=2)
+
+    return warm_once(_warm, metric, run)
 
 
 __all__ = ["LearnedScoreIndex", "fit_cluster_model", "resolve_global_dim", "warm_up"]

@@ -27,7 +27,7 @@ import numpy as np
 from ..core.trees import StopModel, flatten_trees
 from ..core.validation import as_float_matrix, check_positive_int
 from ..data.groundtruth import exact_knn
-from ..ivf.index import ClusterIndex
+from ..ivf.index import WARM_UP_ROWS, ClusterIndex, warm_once
 from ..ivf.scan import N_FEATURES
 
 TARGETS = (0.5, 0.6, 0.7, 0.8, 0.85, 0.9, 0.93, 0.95, 0.97, 0.98, 0.99, 0.995, 0.999)
@@ -291,17 +291,12 @@ _warm = set()
 def warm_up(metric="euclidean"):
     """Fit a small LearnedStopIndex on synthetic rows and search it with a target recall, so that
     numba compiles the adaptive kernels (or loads them) now, not inside a timed fit; once per
-    process and metric. Returns the seconds it took (0.0 when already done)."""
-    from ..core.distances import check_metric
-    from ..data.synthetic import gaussian_clusters
+    process and metric (``ivf.index.warm_once``). Returns the seconds it took (0.0 when already
+    done)."""
 
-    metric = check_metric(metric)
-    if metric in _warm:
-        return 0.0
-    t0 = time.perf_counter()
-    X = gaussian_clusters(2052, 16, seed=0)
-    index = LearnedStopIndex(metric, n_clusters=32, stop_queries=200).fit(X[:2048])
-    index.search(X[-1], 5, target_recall=0.9)
-    index.search_batch(X[-4:], 5, target_recall=0.9)
-    _warm.add(metric)
-    return time.perf_counter() - t0
+    def run(X, metric):
+        index = LearnedStopIndex(metric, n_clusters=32, stop_queries=200).fit(X[:WARM_UP_ROWS])
+        index.search(X[-1], 5, target_recall=0.9)
+        index.search_batch(X[-4:], 5, target_recall=0.9)
+
+    return warm_once(_warm, metric, run)

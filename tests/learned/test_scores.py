@@ -183,3 +183,5 @@ def test_bad_queries_are_refused(scored, bigann10k):
         scored.set_stop_model(None)
     with pytest.raises(ValueError, match="cluster"):
         scored.estimates(q, scored.n_clusters_)
+    with pytest.raises(ValueError, match="no transform"):
+        LearnedScoreIndex(n_clusters=4).fit(bigann10k.train[:200], transform=lambda X: X)
