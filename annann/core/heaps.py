@@ -143,40 +143,6 @@ def min_heap_pop(keys, ids, size):
     return top, size
 
 
-@njit(cache=True)
-def select_kth(vals, k):
-    """The k-th smallest (0-based) value of vals, by quickselect; reorders vals in place."""
-    lo = 0
-    hi = vals.shape[0] - 1
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if vals[mid] < vals[lo]:
-            vals[mid], vals[lo] = vals[lo], vals[mid]
-        if vals[hi] < vals[lo]:
-            vals[hi], vals[lo] = vals[lo], vals[hi]
-        if vals[hi] < vals[mid]:
-            vals[hi], vals[mid] = vals[mid], vals[hi]
-        pivot = vals[mid]
-        i = lo
-        j = hi
-        while i <= j:
-            while vals[i] < pivot:
-                i += 1
-            while vals[j] > pivot:
-                j -= 1
-            if i <= j:
-                vals[i], vals[j] = vals[j], vals[i]
-                i += 1
-                j -= 1
-        if k <= j:
-            hi = j
-        elif k >= i:
-            lo = i
-        else:
-            return vals[k]
-    return vals[k]
-
-
 @njit(cache=True, inline="always")
 def swap_three(keys, a, b, i, j):
     """Swap entries i and j of keys and of its two payloads a and b."""
@@ -221,6 +187,14 @@ def select_smallest(keys, a, b, size, count):
     for t in range(1, count):
         worst = max(worst, keys[t])
     return worst
+
+
+@njit(cache=True)
+def select_kth(vals, k):
+    """The k-th smallest (0-based) value of vals, by quickselect; reorders vals in place. One
+    partition loop serves both selections: vals is passed as its own two payloads (three swaps
+    of one pair leave it swapped once)."""
+    return select_smallest(vals, vals, vals, vals.shape[0], k + 1)
 
 
 @njit(cache=True, inline="always")
