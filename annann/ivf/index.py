@@ -206,6 +206,13 @@ class ClusterIndex:
         self._changed()
 
     # ---- search ------------------------------------------------------------------------------
+    def _record(self, m, scanned, exact, comps, clusters):
+        """``last_stats`` and the counters after m queries: vectors scanned (codes or rows), exact
+        distances, distance computations in all (with the centroids'), clusters scanned."""
+        self.last_stats = {"scanned": int(scanned), "exact": int(exact),
+                           "dist_comps": int(exact + comps), "clusters": int(clusters)}
+        self.counters.add(m, exact + comps, scanned)
+
     def _candidates(self, C):
         C = check_positive_int(C, "C")
         C = min(C, self.n_clusters_)
@@ -299,9 +306,7 @@ class ClusterIndex:
                 self._features, *after, out_i, out_d)
             if found < 0:
                 as_query_vector(q, self.dim)  # raises, naming the problem
-            self.last_stats = {"scanned": scanned, "exact": exact, "dist_comps": exact + comps,
-                               "clusters": used}
-            self.counters.add(1, exact + comps, scanned)
+            self._record(1, scanned, exact, comps, used)
             return out_i[:found], out_d[:found]
         else:
             if target_recall is not None:
@@ -310,9 +315,7 @@ class ClusterIndex:
                 s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, z, v, C, k,
                 *g.args(n_cand), out_i, out_d)
             exact, used = scanned, C
-        self.last_stats = {"scanned": scanned, "exact": exact, "dist_comps": exact + comps,
-                           "clusters": used}
-        self.counters.add(1, exact + comps, scanned)
+        self._record(1, scanned, exact, comps, used)
         return out_i[:found], to_metric(out_d[:found], self.metric)
 
     def search_batch(self, Q, k, C=10, margin=None, target_recall=None, exclude=None):
@@ -349,9 +352,7 @@ class ClusterIndex:
                 s.vectors, s.slot_ids, s.starts, s.counts, self._centroids, Z, V, C, k,
                 *g.args(n_cand), out_i, out_d)
             exact, clusters = scanned, int(C) * Q.shape[0]
-        self.last_stats = {"scanned": int(scanned), "exact": int(exact),
-                           "dist_comps": int(exact + comps), "clusters": int(clusters)}
-        self.counters.add(Q.shape[0], exact + comps, scanned)
+        self._record(Q.shape[0], scanned, exact, comps, clusters)
         dist = np.where(out_i >= 0, to_metric(np.where(out_i >= 0, out_d, 0), self.metric), np.inf)
         return out_i, dist.astype(np.float32)
 

@@ -347,9 +347,7 @@ class LearnedScoreIndex(ClusterIndex):
                                                          self.metric == "angular", out_i, out_d)
         if found < 0:
             as_query_vector(q, self.dim)  # raises, naming the problem
-        self.last_stats = {"scanned": scanned, "exact": exact, "dist_comps": exact + comps,
-                           "clusters": C}
-        self.counters.add(1, exact + comps, scanned)
+        self._record(1, scanned, exact, comps, C)
         return out_i[:found], out_d[:found]
 
     def search_batch(self, Q, k, C=16, candidates=None, margin=None, target_recall=None,
@@ -366,9 +364,7 @@ class LearnedScoreIndex(ClusterIndex):
         before, after = self._score_args()
         scanned, exact, comps = search_queries_scored(*before, np.ascontiguousarray(Q), C, k,
                                                       cand, margin, *after, out_i, out_d)
-        self.last_stats = {"scanned": int(scanned), "exact": int(exact),
-                           "dist_comps": int(exact + comps), "clusters": int(C) * Q.shape[0]}
-        self.counters.add(Q.shape[0], exact + comps, scanned)
+        self._record(Q.shape[0], scanned, exact, comps, int(C) * Q.shape[0])
         dist = np.where(out_i >= 0, to_metric(np.where(out_i >= 0, out_d, 0), self.metric), np.inf)
         return out_i, dist.astype(np.float32)
 
