@@ -75,26 +75,29 @@ CHUNK = 8  # uint32 words (32 int8 components) per row that one dot_rows8 call c
 
 
 @intrinsic
-def dot_rows8(typingctx, words, j, col, qwords, acc):
-    """acc[0:8] += for each of the rows j..j+7 of words (rows, W) uint32, row-major: the dot
+def dot_rows8(typingctx, words, j, col, qwords, acc, o):
+    """acc[o:o + 8] += for each of the rows j..j+7 of words (rows, W) uint32, row-major: the dot
     product of its int8 components in words[row, col:col + 8] with the query's 7-bit components
     in qwords[col:col + 8] (32 of each). With AVX2: per row one vpmaddubsw and one vpmaddwd, then
     three levels of vphaddd turn eight rows' partial sums into one vector of eight; without, the
-    same sums in generic vector code. The caller guarantees j + 8 <= rows and col + 8 <= W."""
+    same sums in generic vector code. The caller guarantees j + 8 <= rows, col + 8 <= W and
+    o + 8 <= acc.shape[0]."""
     if not (isinstance(words, types.Array) and words.ndim == 2 and words.layout == "C"
             and words.dtype == types.uint32 and isinstance(qwords, types.Array)
             and qwords.ndim == 1 and qwords.dtype == types.uint32
             and isinstance(acc, types.Array) and acc.ndim == 1 and acc.dtype == types.int32
-            and isinstance(j, types.Integer) and isinstance(col, types.Integer)):
+            and isinstance(j, types.Integer) and isinstance(col, types.Integer)
+            and isinstance(o, types.Integer)):
         return None
-    sig = types.void(words, j, col, qwords, acc)
+    sig = types.void(words, j, col, qwords, acc, o)
 
     def codegen(context, builder, signature, args):
-        w_t, _, _, q_t, a_t = signature.args
+        w_t, _, _, q_t, a_t, _ = signature.args
         i8, i16, i32 = ir.IntType(8), ir.IntType(16), ir.IntType(32)
         v8i32, v32i8, v16i16 = ir.VectorType(i32, 8), ir.VectorType(i8, 32), ir.VectorType(i16, 16)
         ji = context.cast(builder, args[1], signature.args[1], types.intp)
         ci = context.cast(builder, args[2], signature.args[2], types.intp)
+        oi = context.cast(builder, args[5], signature.args[5], types.intp)
 
         def pointer(ary_t, value, inds):
             ary = context.make_array(ary_t)(context, builder, value)
@@ -145,8 +148,7 @@ def dot_rows8(typingctx, words, j, col, qwords, acc):
             out = ir.Constant(v8i32, ir.Undefined)
             for r in range(LANES):
                 out = builder.insert_element(out, sums[r], ir.Constant(i32, r))
-        ptr = builder.bitcast(pointer(a_t, args[4], [ir.Constant(ji.type, 0)]),
-                              v8i32.as_pointer())
+        ptr = builder.bitcast(pointer(a_t, args[4], [oi]), v8i32.as_pointer())
         builder.store(builder.add(builder.load(ptr, align=4), out), ptr, align=4)
         return context.get_dummy_value()
 
@@ -159,11 +161,11 @@ def dot_rows(words, s0, n, qwords, acc):
     row-major (W a multiple of CHUNK): blocks of eight rows through dot_rows8, the tail one word
     at a time. qwords (W,): the query's packed 7-bit components."""
     full = n - n % LANES
+    for j in range(full):
+        acc[j] = 0
     for j in range(0, full, LANES):
-        blk = acc[j:j + LANES]
-        blk[:] = 0
         for col in range(0, words.shape[1], CHUNK):
-            dot_rows8(words, s0 + j, col, qwords, blk)
+            dot_rows8(words, s0 + j, col, qwords, acc, j)
     for j in range(full, n):
         total = np.int32(0)
         for g in range(words.shape[1]):
