@@ -30,14 +30,14 @@ point and are interpolated on their lower frontier (least cost for at least that
 recall level: the point of termination is fewer clusters / expansions at equal recall.
 
 Profiles. annann-scores: its kernel stopped after each stage (see ``profile_scores``), at its
-fastest point reaching --profile-target. annann-stop (at --profile-target, margin 1.9): the kernel of one query
-(``ivf.scan.search_query_coded``, adaptive path) is replayed from its parts (``route``,
-``rank_clusters``, ``rotate_into``, ``scan_codes``, ``stop_features``, ``predict_trees``,
-``rerank_kept``) by a numba function of this script that stops after stage s; the time of stage
-s is T(s) - T(s-1) over the same queries (best of --profile-runs, stages interleaved), and what
-``search()`` costs beyond the whole kernel is the Python wrapper's share. The replay is checked
-against ``search_batch`` (same ids); stopping early changes what the caches hold for the next
-query, so the split is an estimate, the total is measured.
+fastest point reaching --profile-target. annann-stop (at --profile-target, margin 1.9): the kernel
+of one query (``ivf.scan.search_query_coded``, adaptive path) is replayed from its parts
+(``route``, ``rank_clusters``, ``rotate_into``, ``scan_codes``, ``stop_features``,
+``predict_trees``, ``rerank_kept``) by a numba function of this script that stops after stage s;
+the time of stage s is T(s) - T(s-1) over the same queries (best of --profile-runs, stages
+interleaved), and what ``search()`` costs beyond the whole kernel is the Python wrapper's share.
+The replay is checked against ``search_batch`` (same ids); stopping early changes what the caches
+hold for the next query, so the split is an estimate, the total is measured.
 
     python -m benchmarks.bench_termination --data bigann-10k-128-euclidean --queries 200 \\
         --repeats 1 --tag smoke                                                   # quick

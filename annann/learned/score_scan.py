@@ -13,12 +13,12 @@ q~ = P^T q - P^T m_c (P: the global reduction, int8, or none),
 where (q~ A_c) . b_j is the learned estimate of (q - m_c) . (x_j - m_c). The rank-length vector
 t = q~ A_c costs dim x rank multiply-adds per cluster; it is quantised to 7 bits and each member
 then costs rank int8 multiply-adds (``core.packed_int8.dot_rows``: 32 per instruction with AVX2).
-The query is routed in the reduced space (a graph over the reduced centres, or every centre
-ranked when that is cheap), so a global reduction also makes the routing cheaper. The
-``candidates`` members of smallest estimate are kept (``core.heaps.select_smallest``) and re-ranked exactly from
-their rows in increasing lower bound (estimate - margin * 2 |q - m_c| e_j / sqrt(d)) until the
-next lower bound is beyond the k-th exact distance (``ivf.scan.rerank_kept``, shared with the
-RaBitQ scan).
+The query is routed in the reduced space (a graph over the reduced centres, or every centre ranked
+when that is cheap), so a global reduction also makes the routing cheaper. The ``candidates``
+members of smallest estimate are kept (``core.heaps.select_smallest``) and re-ranked exactly from
+their rows in increasing lower bound (estimate - margin * 2 |q - m_c| e_j / sqrt(d)) until the next
+lower bound is beyond the k-th exact distance (``ivf.scan.rerank_kept``, shared with the RaBitQ
+scan).
 """
 
 import numpy as np
@@ -103,15 +103,14 @@ def below_bound(acc, n, bound, idx):
 
 
 @njit(cache=True, fastmath=True)
-def scan_scored(starts, counts, scores, bias, A, a_scale, centre_red, code_centres, chosen,
-                chosen_d, n_chosen, q_red, margin, t, qwords, acc_i, acc, idx, buf_e, buf_lb,
-                buf_row, keep):
+def scan_scored(starts, counts, scores, bias, A, a_scale, centre_red, dim, chosen, chosen_d,
+                n_chosen, q_red, margin, t, qwords, acc_i, acc, idx, buf_e, buf_lb, buf_row, keep):
     """Estimate every member of the chosen clusters (chosen_d: the query's squared distances to
-    their code centres) and keep the ``keep`` rows of smallest estimate in buf_row[:keep], their
-    lower bounds in buf_lb: estimate - margin * 2 |q - m_c| e_j / sqrt(d), e_j the norm of what
-    the model leaves out of row j (bias[1]), the typical size of the query's inner product with
-    it. Estimates beating the bound are appended, the buffer (twice keep) partitioned when full
-    (``core.heaps.select_smallest``). Returns (rows kept, members scored)."""
+    their code centres; dim: the rows' dimension) and keep the ``keep`` rows of smallest estimate
+    in buf_row[:keep], their lower bounds in buf_lb: estimate - margin * 2 |q - m_c| e_j / sqrt(d),
+    e_j the norm of what the model leaves out of row j (bias[1]), the typical size of the query's
+    inner product with it. Estimates beating the bound are appended, the buffer (twice keep)
+    partitioned when full (``core.heaps.select_smallest``). Returns (rows kept, members scored)."""
     scanned = 0
     m = 0
     bound = np.float32(np.inf)
@@ -120,7 +119,7 @@ def scan_scored(starts, counts, scores, bias, A, a_scale, centre_red, code_centr
     words = scores.shape[1]
     scores_flat = scores.reshape(1, scores.size)
     A_flat = A.reshape(A.size)
-    inv_sqrt_dim = np.float32(1.0 / np.sqrt(code_centres.shape[1]))
+    inv_sqrt_dim = np.float32(1.0 / np.sqrt(dim))
     centre_flat = centre_red.reshape(centre_red.size)
     for s in range(n_chosen):
         c = chosen[s]
@@ -190,7 +189,7 @@ def search_query_scored(vectors, slot_ids, starts, counts, largest, scores, bias
     buf_e = np.empty(2 * candidates, dtype=np.float32)
     buf_lb = np.empty(2 * candidates, dtype=np.float32)
     buf_row = np.empty(2 * candidates, dtype=np.int64)
-    m, scanned = scan_scored(starts, counts, scores, bias, A, a_scale, centre_red, code_centres,
+    m, scanned = scan_scored(starts, counts, scores, bias, A, a_scale, centre_red, q.shape[0],
                              chosen, chosen_d, n_chosen, q_red, margin, t, qwords, acc_i, acc,
                              idx, buf_e, buf_lb, buf_row, candidates)
     if stop_after <= 4:
@@ -202,9 +201,9 @@ def search_query_scored(vectors, slot_ids, starts, counts, largest, scores, bias
 
 @njit(cache=True)
 def search_one_scored(vectors, slot_ids, starts, counts, largest, scores, bias, A, a_scale,
-                      centre_red, code_centres, proj, proj_scale, z_centres, q, C, k, candidates, margin, r,
-                      bottom, bottom_degrees, upper, upper_degrees, upper_start, entry, top_level,
-                      exact_route, bits, touched, angular, out_i, out_d):
+                      centre_red, code_centres, proj, proj_scale, z_centres, q, C, k, candidates,
+                      margin, r, bottom, bottom_degrees, upper, upper_degrees, upper_start, entry,
+                      top_level, exact_route, bits, touched, angular, out_i, out_d):
     """search_query_scored for one query of the public search (the query is its own routing
     row): found is -1 for a query holding NaN or inf (the caller raises, naming it); distances
     in the metric (``core.distances.convert_distances``)."""
@@ -223,9 +222,9 @@ def search_one_scored(vectors, slot_ids, starts, counts, largest, scores, bias, 
 
 @njit(cache=True)
 def search_queries_scored(vectors, slot_ids, starts, counts, largest, scores, bias, A, a_scale,
-                          centre_red, code_centres, proj, proj_scale, z_centres, Q, C, k, candidates,
-                          margin, r, bottom, bottom_degrees, upper, upper_degrees, upper_start,
-                          entry, top_level, exact_route, bits, touched, out_i, out_d,
+                          centre_red, code_centres, proj, proj_scale, z_centres, Q, C, k,
+                          candidates, margin, r, bottom, bottom_degrees, upper, upper_degrees,
+                          upper_start, entry, top_level, exact_route, bits, touched, out_i, out_d,
                           stop_after=len(STAGES)):
     """search_query_scored for every row of Q (squared L2 out; stop_after: see there); returns
     totals (scanned, exact, comps)."""
@@ -235,8 +234,8 @@ def search_queries_scored(vectors, slot_ids, starts, counts, largest, scores, bi
     for t in range(Q.shape[0]):
         _, s, e, c = search_query_scored(
             vectors, slot_ids, starts, counts, largest, scores, bias, A, a_scale,
-            centre_red, code_centres, proj, proj_scale, z_centres, Q[t], C, k, candidates, margin, r,
-            bottom,
+            centre_red, code_centres, proj, proj_scale, z_centres, Q[t], C, k, candidates,
+            margin, r, bottom,
             bottom_degrees, upper, upper_degrees, upper_start, entry, top_level, exact_route,
             bits, touched, out_i[t], out_d[t], stop_after)
         scanned += s

@@ -134,14 +134,14 @@ def fit_cluster_model(U, Qres, R, P, rank, ridge=RIDGE):
     return A8, a_scale, B8, K, W
 
 
-def unexplained(W, Aq, B, R, U_rows):
-    """Per member, the norm of what the model leaves out of its residual: the part of its
-    representation W the rank-reduced A B misses, and (with a global reduction) the part of the
-    residual R outside the reduced space (U_rows: the residuals reduced). An estimate's error is
-    the query's inner product with that left-out vector, about |q - m_c| times this norm over
-    the square root of the dimension for a direction it does not favour."""
-    miss = W - Aq @ B
-    err2 = (miss * miss).sum(axis=0)
+def unexplained(miss, R, U_rows):
+    """Per row, the norm of what its cluster's model leaves out of its residual: the part of its
+    reduced representation the rank-reduced model misses (miss, (n, d')), and (with a global
+    reduction) the part of the residual R outside the reduced space (U_rows: the residuals
+    reduced, or None). An estimate's error is the query's inner product with that left-out
+    vector, about |q - m_c| times this norm over the square root of the dimension for a
+    direction it does not favour. Fitted rows and rows inserted later both go through here."""
+    err2 = (miss * miss).sum(axis=1)
     if U_rows is not None:
         err2 += np.maximum((R * R).sum(axis=1) - (U_rows * U_rows).sum(axis=1), 0.0)
     return np.sqrt(err2)
@@ -248,7 +248,7 @@ class LearnedScoreIndex(ClusterIndex):
             scores[:, a:a + cnt] = pack_quads(B)
             bias[0, a:a + cnt] = (R * R).sum(axis=1)
             bias[2, a:a + cnt] = B.sum(axis=0, dtype=np.int64)
-            bias[1, a:a + cnt] = unexplained(W, A * a_scale, B, R,
+            bias[1, a:a + cnt] = unexplained((W - (A * a_scale) @ B).T, R,
                                              None if P is None else R @ P)
         s.set_columns({"scores": scores, "bias": bias})
         self.train_seconds = time.perf_counter() - t0
@@ -277,10 +277,8 @@ class LearnedScoreIndex(ClusterIndex):
         B = to_int8(np.einsum("nrd,nd->rn", self._K[labels], U))
         Aq = self._A[labels].astype(np.float64) * self._a_scale[labels][:, None, :]
         miss = U - np.einsum("ndr,rn->nd", Aq, B.astype(np.float64))
-        err2 = (miss * miss).sum(axis=1)
-        if self._proj.shape[0]:
-            err2 += np.maximum((R * R).sum(axis=1) - (U * U).sum(axis=1), 0.0)
-        bias = np.stack([(R * R).sum(axis=1), np.sqrt(err2), B.sum(axis=0, dtype=np.int64)])
+        err = unexplained(miss, R, U if self._proj.shape[0] else None)
+        bias = np.stack([(R * R).sum(axis=1), err, B.sum(axis=0, dtype=np.int64)])
         return {"scores": np.asfortranarray(pack_quads(B)),
                 "bias": bias.astype(np.float32)}
 
@@ -377,7 +375,8 @@ class LearnedScoreIndex(ClusterIndex):
         v = normalize_rows(q[None, :])[0] if self.metric == "angular" else q
         c = int(cluster)
         if not 0 <= c < self.n_clusters_:
-            raise ValueError(f"cluster: expected 0 <= cluster < {self.n_clusters_}, got {cluster!r}")
+            raise ValueError(f"cluster: expected 0 <= cluster < {self.n_clusters_}, "
+                             f"got {cluster!r}")
         s = self._store
         a, n = int(s.starts[c]), int(s.counts[c])
         q_red = np.empty(self._centre_red.shape[1], np.float32)
@@ -398,8 +397,8 @@ class LearnedScoreIndex(ClusterIndex):
         """ClusterIndex.memory_bytes, the models counted under "codes" (score columns, A, K,
         the projection and the code centres)."""
         out = super().memory_bytes()
-        extra = (self._A.nbytes + self._a_scale.nbytes + self._K.nbytes
-                 + self._proj.nbytes + self._proj_scale.nbytes + self._code_centres.nbytes + self._centre_red.nbytes)
+        extra = (self._A.nbytes + self._a_scale.nbytes + self._K.nbytes + self._proj.nbytes
+                 + self._proj_scale.nbytes + self._code_centres.nbytes + self._centre_red.nbytes)
         out["codes"] += int(extra)
         for key in ("total", "ram"):
             out[key] += int(extra)
